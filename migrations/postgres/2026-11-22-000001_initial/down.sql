@@ -1,0 +1,11 @@
+DROP TABLE audit_log;
+DROP FUNCTION audit_log_append_only();
+DROP TABLE outbox;
+DROP TABLE consents;
+DROP TABLE case_events;
+DROP TABLE reports;
+DROP TABLE cases;
+DROP TABLE contacts;
+DROP TABLE channels;
+DROP TABLE users;
+DROP TABLE organizations;

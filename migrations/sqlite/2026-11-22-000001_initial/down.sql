@@ -1,0 +1,12 @@
+DROP TRIGGER IF EXISTS audit_log_no_delete;
+DROP TRIGGER IF EXISTS audit_log_no_update;
+DROP TABLE audit_log;
+DROP TABLE outbox;
+DROP TABLE consents;
+DROP TABLE case_events;
+DROP TABLE reports;
+DROP TABLE cases;
+DROP TABLE contacts;
+DROP TABLE channels;
+DROP TABLE users;
+DROP TABLE organizations;

@@ -1,0 +1,273 @@
+//! The `komek` command line: what each command does, in words a newcomer understands, and the code that
+//! runs it. `main.rs` only calls [`run`].
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Args, Parser, Subcommand};
+use serde_json::json;
+
+use crate::accounts::orgs::{self, NewOrganization};
+use crate::accounts::{AccountError, users};
+use crate::config::Settings;
+use crate::crypto::Crypto;
+use crate::db::Db;
+use crate::domain::{CountryCode, EmailAddress, OrgSlug, Role};
+use crate::keys::{self, KeyOrigin};
+use crate::startup::Application;
+use crate::{bootstrap, telemetry};
+
+/// Komek: hotline and incident intake for anti-trafficking NGOs.
+///
+/// Receives reports by SMS, phone (IVR) and web form, triages them into victim-assistance cases and tells
+/// caseworkers by email. With no configuration at all, `komek serve` keeps its data in ./komek-data
+/// (SQLite) and listens on http://127.0.0.1:8080.
+#[derive(Debug, Parser)]
+#[command(name = "komek", version, about, long_about)]
+pub struct Cli {
+    /// A TOML configuration file (see ops/komek.example.toml). KOMEK_* environment variables override it.
+    #[arg(long, global = true, value_name = "PATH", env = "KOMEK_CONFIG")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the HTTP server (webhooks, web form, API, console) and the background workers.
+    ///
+    /// Applies pending database migrations first. On an empty database it creates the first organization
+    /// and an admin account and prints the admin's one-time password once. Stops gracefully on Ctrl-C or
+    /// SIGTERM, letting requests in flight finish.
+    Serve,
+    /// Apply pending database migrations, then exit (creates the SQLite file if it does not exist).
+    Migrate,
+    /// Manage organizations (hotline NGOs and shelter NGOs sharing this Komek).
+    #[command(subcommand)]
+    Org(OrgCommand),
+    /// Manage staff accounts.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Manage the server's keys (JWT signing, data encryption, blind index).
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+/// `komek org ...`
+#[derive(Debug, Subcommand)]
+pub enum OrgCommand {
+    /// Add an organization.
+    Add(OrgAdd),
+}
+
+/// `komek org add`
+#[derive(Debug, Args)]
+pub struct OrgAdd {
+    /// Short name used on the command line and in URLs: lowercase letters, digits, hyphens (e.g. sana-sezim).
+    #[arg(long)]
+    pub slug: String,
+    /// Full name shown to staff.
+    #[arg(long)]
+    pub name: String,
+    /// Two-letter country code (KZ, KG, TJ, UZ, TM, ...).
+    #[arg(long)]
+    pub country: Option<String>,
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `komek user ...`
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Add a staff account with a one-time password and a second-factor enrolment, printed once.
+    Add(UserAdd),
+}
+
+/// `komek user add`
+#[derive(Debug, Args)]
+pub struct UserAdd {
+    /// The organization's slug.
+    #[arg(long)]
+    pub org: String,
+    /// Login and notification email address.
+    #[arg(long)]
+    pub email: String,
+    /// admin, supervisor, operator, caseworker or shelter_staff.
+    #[arg(long)]
+    pub role: String,
+    /// Print the result (including the one-time password and otpauth:// URI) as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `komek keys ...`
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Write a new keys file for production (then set KOMEK_KEYS_FILE to its path).
+    Generate {
+        /// Where to write it (mode 0600; an existing file is never overwritten). Without it, prints the file.
+        #[arg(long, value_name = "PATH")]
+        out: Option<PathBuf>,
+    },
+}
+
+/// Runs the parsed command line.
+pub fn run(cli: Cli) -> ExitCode {
+    match dispatch(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn dispatch(cli: Cli) -> Result<(), anyhow::Error> {
+    if let Command::Keys(KeysCommand::Generate { out }) = &cli.command {
+        return generate_keys(out.as_deref());
+    }
+    let settings = Arc::new(Settings::load(cli.config.as_deref())?);
+    let quiet = !matches!(cli.command, Command::Serve);
+    let filter = if quiet && std::env::var_os("KOMEK_LOG").is_none() {
+        "warn"
+    } else {
+        &settings.log
+    };
+    telemetry::init_stderr(filter, settings.log_format)?;
+    match cli.command {
+        Command::Serve => serve(settings),
+        Command::Migrate => migrate(&settings),
+        Command::Org(OrgCommand::Add(args)) => org_add(&settings, args),
+        Command::User(UserCommand::Add(args)) => user_add(&settings, args),
+        Command::Keys(_) => Ok(()),
+    }
+}
+
+fn open_db(settings: &Settings, create_if_missing: bool) -> Result<Db, anyhow::Error> {
+    let db = Db::connect(
+        &settings.database_url,
+        settings.connect_options(create_if_missing),
+        settings.pool_options(),
+    )?;
+    Ok(db)
+}
+
+/// Opens the database for an administrative command and brings its schema up to date.
+fn open_admin_db(settings: &Settings) -> Result<(Db, Crypto), anyhow::Error> {
+    let keys = Arc::new(settings.load_keys()?);
+    let db = open_db(settings, !settings.is_production())?;
+    db.migrate_blocking()?;
+    Ok((db, Crypto::new(keys)))
+}
+
+fn serve(settings: Arc<Settings>) -> Result<(), anyhow::Error> {
+    let keys = Arc::new(settings.load_keys()?);
+    let db = open_db(&settings, !settings.is_production())?;
+    let applied = db.migrate_blocking()?;
+    if !applied.is_empty() {
+        tracing::info!(count = applied.len(), "applied database migrations");
+    }
+    bootstrap::ensure_first_admin(&settings, &db, &Crypto::new(keys.clone()))?;
+    let listener = std::net::TcpListener::bind(settings.bind)
+        .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", settings.bind))?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async {
+        let app = Application::build(settings.clone(), db.clone(), keys, listener)?;
+        tracing::info!(
+            address = %format!("{}:{}", settings.bind.ip(), app.port()),
+            database = db.backend().as_str(),
+            "komek is listening"
+        );
+        app.run().await?;
+        Ok::<(), anyhow::Error>(())
+    })?;
+    db.checkpoint_blocking()?;
+    tracing::info!("komek stopped");
+    Ok(())
+}
+
+fn migrate(settings: &Settings) -> Result<(), anyhow::Error> {
+    let db = open_db(settings, true)?;
+    let applied = db.migrate_blocking()?;
+    if applied.is_empty() {
+        println!("The database is up to date ({}).", settings.database_url);
+    } else {
+        println!(
+            "Applied {} migration(s) to the {}: {}",
+            applied.len(),
+            settings.database_url,
+            applied.join(", ")
+        );
+    }
+    Ok(())
+}
+
+fn org_add(settings: &Settings, args: OrgAdd) -> Result<(), anyhow::Error> {
+    let slug = OrgSlug::parse(&args.slug)?;
+    let country = args.country.as_deref().map(CountryCode::parse).transpose()?;
+    let new = NewOrganization::new(slug, &args.name, country)?;
+    let (db, _) = open_admin_db(settings)?;
+    let org = db.write_blocking(|conn| orgs::create(conn, &new))?;
+    if args.json {
+        println!(
+            "{}",
+            json!({ "id": org.id, "slug": org.slug, "name": org.name, "country": org.country })
+        );
+    } else {
+        println!("Added organization `{}` ({}).", org.slug, org.name);
+    }
+    Ok(())
+}
+
+fn user_add(settings: &Settings, args: UserAdd) -> Result<(), anyhow::Error> {
+    let slug = OrgSlug::parse(&args.org)?;
+    let email = EmailAddress::parse(&args.email)?;
+    let role: Role = args.role.parse()?;
+    let (db, crypto) = open_admin_db(settings)?;
+    let user = db.write_blocking(|conn| -> Result<_, AccountError> {
+        let org = orgs::find_by_slug(conn, &slug)?;
+        users::create(conn, &crypto, &org.id, &email, role)
+    })?;
+    if args.json {
+        println!(
+            "{}",
+            json!({
+                "id": user.id,
+                "email": user.email.as_str(),
+                "role": user.role.as_str(),
+                "organization": slug.as_str(),
+                "password": user.password.expose(),
+                "totp_uri": user.totp_uri.expose(),
+            })
+        );
+    } else {
+        println!(
+            "Added {role} {email} to `{slug}`.\n  one-time password: {password}\n  second factor:     {uri}\n\
+             Give these to the person privately; they are not shown again.",
+            role = user.role,
+            email = user.email,
+            password = user.password.expose(),
+            uri = user.totp_uri.expose(),
+        );
+    }
+    Ok(())
+}
+
+fn generate_keys(out: Option<&std::path::Path>) -> Result<(), anyhow::Error> {
+    let text = keys::generate_file_text(KeyOrigin::Operator)?;
+    match out {
+        Some(path) => {
+            keys::write_new_file(path, &text)?;
+            println!(
+                "Wrote new keys to {} (mode 0600). Set KOMEK_KEYS_FILE={}",
+                path.display(),
+                path.display()
+            );
+        }
+        None => print!("{text}"),
+    }
+    Ok(())
+}

@@ -1,0 +1,404 @@
+//! Configuration: built-in defaults, then an optional TOML file (`--config PATH`), then `KOMEK_*`
+//! environment variables — each layer overriding the one before — validated once at start into
+//! [`Settings`]. Every setting is documented in `ops/komek.example.toml`; a test keeps that file and
+//! [`RawSettings`] in step. Environment variables are the upper-case field names with the `KOMEK_` prefix
+//! (`database_url` ↔ `KOMEK_DATABASE_URL`). `KOMEK_TEST_*` variables belong to the test suite and are ignored.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use figment::Figment;
+use figment::providers::{Env, Format as _, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+use crate::db::{ConnectOptions, DatabaseUrl, PoolOptions, SqliteSynchronous};
+use crate::keys::{self, KeyOrigin, Keyset};
+use crate::sensitive::Sensitive;
+
+/// Development or production. Production refuses unsafe settings instead of quietly running with them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Environment {
+    /// A workstation or demo: generated keys, plain http, optional second factor allowed.
+    Development,
+    /// A real hotline.
+    Production,
+}
+
+/// Log line format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Pretty,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
+/// The settings as read, before validation. Field names are the configuration keys.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawSettings {
+    pub env: Environment,
+    pub database_url: Option<String>,
+    pub bind: String,
+    pub public_url: Option<String>,
+    pub data_dir: PathBuf,
+    pub keys_file: Option<PathBuf>,
+    pub smtp_url: Option<String>,
+    pub email_from: String,
+    pub log: String,
+    pub log_format: LogFormat,
+    pub require_mfa: bool,
+    pub sqlite_synchronous: SqliteSynchronous,
+    pub db_pool_size: u32,
+    pub db_checkout_timeout_ms: u64,
+    pub http_workers: usize,
+    pub shutdown_timeout_secs: u64,
+    pub bootstrap_org_slug: String,
+    pub bootstrap_org_name: String,
+    pub bootstrap_admin_email: String,
+}
+
+impl Default for RawSettings {
+    fn default() -> Self {
+        RawSettings {
+            env: Environment::Development,
+            database_url: None,
+            bind: "127.0.0.1:8080".to_owned(),
+            public_url: None,
+            data_dir: PathBuf::from("./komek-data"),
+            keys_file: None,
+            smtp_url: None,
+            email_from: "Komek <komek@localhost>".to_owned(),
+            log: "info".to_owned(),
+            log_format: LogFormat::Pretty,
+            require_mfa: true,
+            sqlite_synchronous: SqliteSynchronous::Full,
+            db_pool_size: 8,
+            db_checkout_timeout_ms: 5_000,
+            http_workers: 0,
+            shutdown_timeout_secs: 30,
+            bootstrap_org_slug: "hotline".to_owned(),
+            bootstrap_org_name: "Hotline".to_owned(),
+            bootstrap_admin_email: "admin@localhost".to_owned(),
+        }
+    }
+}
+
+/// A configuration problem, worded for the operator who has to fix it.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read the configuration: {0}")]
+    Load(String),
+    #[error("configuration setting `{setting}` (env KOMEK_{env}) is not valid: {reason}")]
+    Invalid {
+        setting: &'static str,
+        env: String,
+        reason: String,
+    },
+    #[error("refusing to start in production: {0}")]
+    Production(String),
+    #[error(transparent)]
+    Keys(#[from] keys::KeyError),
+}
+
+fn invalid(setting: &'static str, reason: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        setting,
+        env: setting.to_ascii_uppercase(),
+        reason: reason.into(),
+    }
+}
+
+/// Validated settings. Secrets are held in types whose `Debug` prints nothing.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub env: Environment,
+    pub database_url: DatabaseUrl,
+    pub bind: SocketAddr,
+    pub public_url: url::Url,
+    pub data_dir: PathBuf,
+    pub keys_file: PathBuf,
+    /// True when the keys file is the one generated in the data folder on first start.
+    pub keys_generated_if_missing: bool,
+    pub smtp_url: Option<Sensitive<String>>,
+    pub email_from: String,
+    pub log: String,
+    pub log_format: LogFormat,
+    pub require_mfa: bool,
+    pub sqlite_synchronous: SqliteSynchronous,
+    pub db_pool_size: u32,
+    pub db_checkout_timeout: Duration,
+    pub http_workers: usize,
+    pub shutdown_timeout: Duration,
+    pub bootstrap_org_slug: String,
+    pub bootstrap_org_name: String,
+    pub bootstrap_admin_email: String,
+}
+
+impl RawSettings {
+    /// Reads defaults < `file` < environment.
+    pub fn load(file: Option<&Path>) -> Result<RawSettings, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(RawSettings::default()));
+        if let Some(path) = file {
+            if !path.is_file() {
+                return Err(ConfigError::Load(format!(
+                    "the config file {} does not exist",
+                    path.display()
+                )));
+            }
+            figment = figment.merge(Toml::file_exact(path));
+        }
+        figment = figment.merge(
+            Env::prefixed("KOMEK_")
+                .filter(|key| !key.as_str().starts_with("test_") && key.as_str() != "config"),
+        );
+        figment.extract().map_err(|e| ConfigError::Load(e.to_string()))
+    }
+
+    /// Checks every setting and derives the typed [`Settings`].
+    pub fn validate(self) -> Result<Settings, ConfigError> {
+        let production = self.env == Environment::Production;
+        let data_dir = self.data_dir;
+        let database_url = match &self.database_url {
+            Some(raw) => DatabaseUrl::parse(raw).map_err(|e| invalid("database_url", e.to_string()))?,
+            None => DatabaseUrl::Sqlite(data_dir.join("komek.db")),
+        };
+        let bind: SocketAddr = self.bind.parse().map_err(|_| {
+            invalid(
+                "bind",
+                format!("`{}` is not an address like 127.0.0.1:8080", self.bind),
+            )
+        })?;
+        let public_url_text = self
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{bind}"));
+        let public_url = url::Url::parse(public_url_text.trim_end_matches('/'))
+            .map_err(|e| invalid("public_url", format!("not a URL: {e}")))?;
+        if !matches!(public_url.scheme(), "http" | "https") || public_url.host().is_none() {
+            return Err(invalid(
+                "public_url",
+                "use an http:// or https:// URL with a host",
+            ));
+        }
+        if public_url.query().is_some() || public_url.fragment().is_some() {
+            return Err(invalid("public_url", "remove the query or fragment"));
+        }
+        let (keys_file, keys_generated_if_missing) = match &self.keys_file {
+            Some(path) => (path.clone(), false),
+            None => (data_dir.join("keys.toml"), true),
+        };
+        let smtp_url = match self.smtp_url.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+            Some(raw) => {
+                let parsed =
+                    url::Url::parse(raw).map_err(|_| invalid("smtp_url", "not a URL (smtp://host:587)"))?;
+                if !matches!(parsed.scheme(), "smtp" | "smtps") {
+                    return Err(invalid("smtp_url", "use smtp:// (STARTTLS) or smtps:// (TLS)"));
+                }
+                Some(Sensitive::new(raw.to_owned()))
+            }
+            None => None,
+        };
+        if !(1..=128).contains(&self.db_pool_size) {
+            return Err(invalid("db_pool_size", "use a number from 1 to 128"));
+        }
+        if self.db_checkout_timeout_ms < 100 {
+            return Err(invalid("db_checkout_timeout_ms", "use at least 100 milliseconds"));
+        }
+        tracing_subscriber::EnvFilter::try_new(&self.log)
+            .map_err(|e| invalid("log", format!("not a log filter like `info,komek=debug`: {e}")))?;
+        if production {
+            if public_url.scheme() != "https" {
+                return Err(ConfigError::Production(
+                    "KOMEK_PUBLIC_URL must be an https:// URL (providers and staff reach Komek through it)"
+                        .into(),
+                ));
+            }
+            if self.keys_file.is_none() {
+                return Err(ConfigError::Production(
+                    "KOMEK_KEYS_FILE is not set; make a keys file with `komek keys generate --out PATH` and keep \
+                     it outside the data folder"
+                        .into(),
+                ));
+            }
+            if !self.require_mfa {
+                return Err(ConfigError::Production(
+                    "KOMEK_REQUIRE_MFA=false is for local demos only".into(),
+                ));
+            }
+        }
+        Ok(Settings {
+            env: self.env,
+            database_url,
+            bind,
+            public_url,
+            data_dir,
+            keys_file,
+            keys_generated_if_missing,
+            smtp_url,
+            email_from: self.email_from,
+            log: self.log,
+            log_format: self.log_format,
+            require_mfa: self.require_mfa,
+            sqlite_synchronous: self.sqlite_synchronous,
+            db_pool_size: self.db_pool_size,
+            db_checkout_timeout: Duration::from_millis(self.db_checkout_timeout_ms),
+            http_workers: self.http_workers,
+            shutdown_timeout: Duration::from_secs(self.shutdown_timeout_secs),
+            bootstrap_org_slug: self.bootstrap_org_slug,
+            bootstrap_org_name: self.bootstrap_org_name,
+            bootstrap_admin_email: self.bootstrap_admin_email,
+        })
+    }
+}
+
+impl Settings {
+    /// Loads and validates in one step.
+    pub fn load(file: Option<&Path>) -> Result<Settings, ConfigError> {
+        RawSettings::load(file)?.validate()
+    }
+
+    /// True in production mode.
+    pub fn is_production(&self) -> bool {
+        self.env == Environment::Production
+    }
+
+    /// How database connections are opened under these settings.
+    pub fn connect_options(&self, create_if_missing: bool) -> ConnectOptions {
+        ConnectOptions {
+            create_if_missing,
+            sqlite_synchronous: self.sqlite_synchronous,
+            ..ConnectOptions::default()
+        }
+    }
+
+    /// Pool sizing under these settings.
+    pub fn pool_options(&self) -> PoolOptions {
+        PoolOptions {
+            max_size: self.db_pool_size,
+            checkout_timeout: self.db_checkout_timeout,
+        }
+    }
+
+    /// Loads the keys (generating them on a first development start) and enforces the production rules.
+    pub fn load_keys(&self) -> Result<Keyset, ConfigError> {
+        let generate = self.keys_generated_if_missing && !self.is_production();
+        let keyset = keys::load_or_generate(&self.keys_file, generate)?;
+        if self.is_production() && keyset.origin == KeyOrigin::Generated {
+            return Err(ConfigError::Production(format!(
+                "the keys in {} were generated automatically for development; make production keys with \
+                 `komek keys generate --out PATH`",
+                self.keys_file.display()
+            )));
+        }
+        Ok(keyset)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn production() -> RawSettings {
+        RawSettings {
+            env: Environment::Production,
+            public_url: Some("https://komek.example.org".into()),
+            keys_file: Some("/etc/komek/keys.toml".into()),
+            ..RawSettings::default()
+        }
+    }
+
+    #[test]
+    fn zero_configuration_uses_sqlite_in_the_data_folder() -> Result<(), ConfigError> {
+        let settings = RawSettings::default().validate()?;
+        assert_eq!(
+            settings.database_url,
+            DatabaseUrl::Sqlite("./komek-data/komek.db".into())
+        );
+        assert_eq!(settings.bind.to_string(), "127.0.0.1:8080");
+        assert_eq!(settings.public_url.as_str(), "http://127.0.0.1:8080/");
+        assert!(settings.keys_generated_if_missing);
+        Ok(())
+    }
+
+    #[test]
+    fn production_refuses_plain_http_missing_keys_and_optional_mfa() {
+        assert!(production().validate().is_ok());
+        let http = RawSettings {
+            public_url: Some("http://komek.example.org".into()),
+            ..production()
+        };
+        assert!(matches!(http.validate(), Err(ConfigError::Production(m)) if m.contains("https")));
+        let no_keys = RawSettings {
+            keys_file: None,
+            ..production()
+        };
+        assert!(
+            matches!(no_keys.validate(), Err(ConfigError::Production(m)) if m.contains("KOMEK_KEYS_FILE"))
+        );
+        let no_mfa = RawSettings {
+            require_mfa: false,
+            ..production()
+        };
+        assert!(matches!(no_mfa.validate(), Err(ConfigError::Production(_))));
+    }
+
+    #[test]
+    fn bad_values_name_the_setting() {
+        let bad = RawSettings {
+            database_url: Some("mysql://x/y".into()),
+            ..RawSettings::default()
+        };
+        let message = bad.validate().err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(
+            message.contains("KOMEK_DATABASE_URL") && message.contains("postgres://"),
+            "{message}"
+        );
+        let bad = RawSettings {
+            bind: "localhost".into(),
+            ..RawSettings::default()
+        };
+        assert!(
+            bad.validate()
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default()
+                .contains("KOMEK_BIND")
+        );
+    }
+
+    #[test]
+    fn smtp_url_never_prints() -> Result<(), ConfigError> {
+        let raw = RawSettings {
+            smtp_url: Some("smtp://user:secret@mail:587".into()),
+            ..RawSettings::default()
+        };
+        let settings = raw.validate()?;
+        assert!(!format!("{settings:?}").contains("secret"));
+        Ok(())
+    }
+
+    #[test]
+    fn example_file_documents_every_setting() -> Result<(), Box<dyn std::error::Error>> {
+        let example =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/ops/komek.example.toml"))?;
+        let defaults = toml::to_string(&RawSettings::default())?;
+        let known: toml::Table = toml::from_str(&defaults)?;
+        let mut names: Vec<&str> = known.keys().map(String::as_str).collect();
+        names.extend(["database_url", "public_url", "keys_file", "smtp_url"]);
+        for name in names {
+            assert!(
+                example
+                    .lines()
+                    .any(|l| l.trim_start_matches(['#', ' ']).starts_with(&format!("{name} ="))),
+                "ops/komek.example.toml does not document `{name}`"
+            );
+        }
+        let parsed: RawSettings = toml::from_str(&example)?;
+        parsed.validate()?;
+        Ok(())
+    }
+}

@@ -1,0 +1,27 @@
+//! Komek: anti-trafficking hotline and incident intake service.
+//!
+//! # Layout
+//! - [`cli`]: the `komek` command line; [`startup`]: building and running the HTTP server.
+//! - [`config`]: layered settings validated once; [`keys`]: the keys file; [`telemetry`]: logging.
+//! - [`db`]: one connection type over SQLite and PostgreSQL, the pool, migrations, the schema.
+//! - [`domain`]: types valid by construction; [`sensitive`]: a wrapper that never prints personal data.
+//! - [`crypto`]: envelope encryption of personal data and the blind index.
+//! - [`accounts`]: organizations and staff accounts; [`bootstrap`]: the first start.
+//! - [`routes`]: the route table and handlers; [`middleware`]: request ids, logging, security headers;
+//!   [`error`]: the HTTP error envelope.
+
+pub mod accounts;
+pub mod bootstrap;
+pub mod cli;
+pub mod config;
+pub mod crypto;
+pub mod db;
+pub mod domain;
+pub mod error;
+pub mod keys;
+pub mod middleware;
+pub mod routes;
+pub mod sensitive;
+pub mod startup;
+pub mod state;
+pub mod telemetry;
