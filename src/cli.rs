@@ -10,13 +10,17 @@ use serde_json::json;
 
 use crate::accounts::orgs::{self, NewOrganization};
 use crate::accounts::{AccountError, users};
+use crate::channels::{self, NewChannel};
 use crate::config::Settings;
 use crate::crypto::Crypto;
 use crate::db::Db;
-use crate::domain::{CountryCode, EmailAddress, OrgSlug, Role};
+use crate::domain::{CountryCode, EmailAddress, OrgSlug, PhoneNumber, Role};
 use crate::keys::{self, KeyOrigin};
+use crate::sensitive::Sensitive;
 use crate::startup::Application;
+use crate::state::AppState;
 use crate::{bootstrap, telemetry};
+use komek_gateways::Provider;
 
 /// Komek: hotline and incident intake for anti-trafficking NGOs.
 ///
@@ -50,9 +54,52 @@ pub enum Command {
     /// Manage staff accounts.
     #[command(subcommand)]
     User(UserCommand),
+    /// Manage channels: the numbers and endpoints at SMS and voice providers that report to Komek.
+    #[command(subcommand)]
+    Channel(ChannelCommand),
     /// Manage the server's keys (JWT signing, data encryption, blind index).
     #[command(subcommand)]
     Keys(KeysCommand),
+}
+
+/// `komek channel ...`
+#[derive(Debug, Subcommand)]
+pub enum ChannelCommand {
+    /// Add a channel and print the webhook URLs to paste into the provider's console.
+    Add(ChannelAdd),
+    /// List channels (never their secrets).
+    List {
+        /// Only this organization's channels.
+        #[arg(long)]
+        org: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// `komek channel add`
+#[derive(Debug, Args)]
+pub struct ChannelAdd {
+    /// The organization's slug.
+    #[arg(long)]
+    pub org: String,
+    /// capcom6 (Android SMS Gateway), smssync, jasmin, infobip, africastalking, twilio, vonage or freeswitch.
+    #[arg(long)]
+    pub provider: String,
+    /// The channel's own number, in international form (+77011234567).
+    #[arg(long)]
+    pub number: Option<String>,
+    /// The provider secret (format per provider: see gateways/README.md). Stored encrypted. Prefer the
+    /// KOMEK_CHANNEL_SECRET environment variable, which keeps it out of the shell history.
+    #[arg(long, env = "KOMEK_CHANNEL_SECRET", hide_env_values = true)]
+    pub secret: Option<String>,
+    /// Language spoken first to callers and used for replies: ru, kk, ky, tg, uz or en.
+    #[arg(long, default_value = "ru")]
+    pub language: String,
+    /// Print JSON: {"id": ..., "webhook_urls": {...}}.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `komek org ...`
@@ -142,6 +189,8 @@ fn dispatch(cli: Cli) -> Result<(), anyhow::Error> {
         Command::Migrate => migrate(&settings),
         Command::Org(OrgCommand::Add(args)) => org_add(&settings, args),
         Command::User(UserCommand::Add(args)) => user_add(&settings, args),
+        Command::Channel(ChannelCommand::Add(args)) => channel_add(&settings, args),
+        Command::Channel(ChannelCommand::List { org, json }) => channel_list(&settings, org.as_deref(), json),
         Command::Keys(_) => Ok(()),
     }
 }
@@ -174,8 +223,10 @@ fn serve(settings: Arc<Settings>) -> Result<(), anyhow::Error> {
     let listener = std::net::TcpListener::bind(settings.bind)
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", settings.bind))?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let state = AppState::load(settings.clone(), db.clone(), keys)?;
+    tracing::info!(rules = state.triage.rule_count(), "triage rules loaded");
     runtime.block_on(async {
-        let app = Application::build(settings.clone(), db.clone(), keys, listener)?;
+        let app = Application::build(state, listener)?;
         tracing::info!(
             address = %format!("{}:{}", settings.bind.ip(), app.port()),
             database = db.backend().as_str(),
@@ -252,6 +303,92 @@ fn user_add(settings: &Settings, args: UserAdd) -> Result<(), anyhow::Error> {
             password = user.password.expose(),
             uri = user.totp_uri.expose(),
         );
+    }
+    Ok(())
+}
+
+fn channel_add(settings: &Settings, args: ChannelAdd) -> Result<(), anyhow::Error> {
+    let slug = OrgSlug::parse(&args.org)?;
+    let provider: Provider = args.provider.parse()?;
+    let number = args
+        .number
+        .as_deref()
+        .map(|n| PhoneNumber::parse(n, None))
+        .transpose()?;
+    let secret = args.secret.map(Sensitive::new);
+    channels::check_secret(provider, secret.as_ref())?;
+    let (db, crypto) = open_admin_db(settings)?;
+    let channel = db.write_blocking(|conn| -> Result<_, anyhow::Error> {
+        let org = orgs::find_by_slug(conn, &slug)?;
+        let new = NewChannel {
+            organization_id: org.id,
+            provider,
+            number,
+            secret,
+            language: args.language.clone(),
+        };
+        Ok(channels::create(conn, &crypto, &new)?)
+    })?;
+    let urls = channels::webhook_urls(&settings.public_url, provider, &channel.id);
+    if args.json {
+        println!(
+            "{}",
+            json!({ "id": channel.id, "provider": provider.slug(), "webhook_urls": urls })
+        );
+    } else {
+        println!(
+            "Added {} channel {} to `{slug}`. Paste these URLs into the provider's console:",
+            provider.slug(),
+            channel.id
+        );
+        for (action, url) in &urls {
+            println!("  {action:<13} {url}");
+        }
+        if settings.public_url.scheme() != "https" {
+            println!(
+                "Note: KOMEK_PUBLIC_URL is {}; providers need the public https address.",
+                settings.public_url
+            );
+        }
+    }
+    Ok(())
+}
+
+fn channel_list(settings: &Settings, org: Option<&str>, as_json: bool) -> Result<(), anyhow::Error> {
+    let slug = org.map(OrgSlug::parse).transpose()?;
+    let (db, _) = open_admin_db(settings)?;
+    let list = db.run_blocking(|conn| -> Result<_, anyhow::Error> {
+        let org_id = match &slug {
+            Some(slug) => Some(orgs::find_by_slug(conn, slug)?.id),
+            None => None,
+        };
+        Ok(channels::list(conn, org_id.as_deref())?)
+    })?;
+    let rows: Vec<_> = list
+        .iter()
+        .map(|c| {
+            let urls = c.provider().map(|p| channels::webhook_urls(&settings.public_url, p, &c.id)).unwrap_or_default();
+            json!({
+                "id": c.id, "organization_id": c.organization_id, "provider": c.provider, "number": c.number,
+                "language": c.language, "enabled": c.enabled, "has_secret": c.secret_enc.is_some(), "webhook_urls": urls,
+            })
+        })
+        .collect();
+    if as_json {
+        println!("{}", serde_json::Value::Array(rows));
+    } else if list.is_empty() {
+        println!("No channels yet. Add one with `komek channel add`.");
+    } else {
+        for c in &list {
+            println!(
+                "{}  {:<15} {:<14} {} {}",
+                c.id,
+                c.provider,
+                c.number.as_deref().unwrap_or("-"),
+                c.language,
+                if c.enabled { "" } else { "(disabled)" }
+            );
+        }
     }
     Ok(())
 }

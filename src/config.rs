@@ -59,6 +59,11 @@ pub struct RawSettings {
     pub bootstrap_org_slug: String,
     pub bootstrap_org_name: String,
     pub bootstrap_admin_email: String,
+    pub triage_rules_dir: Option<PathBuf>,
+    pub critical_ack_minutes: u32,
+    pub flood_threshold: u32,
+    pub flood_window_minutes: u32,
+    pub sms_parts_wait_secs: u32,
 }
 
 impl Default for RawSettings {
@@ -83,6 +88,11 @@ impl Default for RawSettings {
             bootstrap_org_slug: "hotline".to_owned(),
             bootstrap_org_name: "Hotline".to_owned(),
             bootstrap_admin_email: "admin@localhost".to_owned(),
+            triage_rules_dir: None,
+            critical_ack_minutes: 15,
+            flood_threshold: 10,
+            flood_window_minutes: 10,
+            sms_parts_wait_secs: 120,
         }
     }
 }
@@ -136,6 +146,11 @@ pub struct Settings {
     pub bootstrap_org_slug: String,
     pub bootstrap_org_name: String,
     pub bootstrap_admin_email: String,
+    pub triage_rules_dir: Option<PathBuf>,
+    pub critical_ack_deadline: chrono::Duration,
+    pub flood_threshold: u32,
+    pub flood_window: chrono::Duration,
+    pub sms_parts_wait: chrono::Duration,
 }
 
 impl RawSettings {
@@ -208,6 +223,18 @@ impl RawSettings {
         if self.db_checkout_timeout_ms < 100 {
             return Err(invalid("db_checkout_timeout_ms", "use at least 100 milliseconds"));
         }
+        if !(1..=1440).contains(&self.critical_ack_minutes) {
+            return Err(invalid("critical_ack_minutes", "use 1 to 1440 minutes"));
+        }
+        if self.flood_threshold < 2 || !(1..=1440).contains(&self.flood_window_minutes) {
+            return Err(invalid(
+                "flood_threshold",
+                "use at least 2 reports within 1 to 1440 minutes",
+            ));
+        }
+        if self.sms_parts_wait_secs > 3600 {
+            return Err(invalid("sms_parts_wait_secs", "use at most 3600 seconds"));
+        }
         tracing_subscriber::EnvFilter::try_new(&self.log)
             .map_err(|e| invalid("log", format!("not a log filter like `info,komek=debug`: {e}")))?;
         if production {
@@ -251,6 +278,11 @@ impl RawSettings {
             bootstrap_org_slug: self.bootstrap_org_slug,
             bootstrap_org_name: self.bootstrap_org_name,
             bootstrap_admin_email: self.bootstrap_admin_email,
+            triage_rules_dir: self.triage_rules_dir,
+            critical_ack_deadline: chrono::Duration::minutes(i64::from(self.critical_ack_minutes)),
+            flood_threshold: self.flood_threshold,
+            flood_window: chrono::Duration::minutes(i64::from(self.flood_window_minutes)),
+            sms_parts_wait: chrono::Duration::seconds(i64::from(self.sms_parts_wait_secs)),
         })
     }
 }
@@ -388,7 +420,13 @@ mod tests {
         let defaults = toml::to_string(&RawSettings::default())?;
         let known: toml::Table = toml::from_str(&defaults)?;
         let mut names: Vec<&str> = known.keys().map(String::as_str).collect();
-        names.extend(["database_url", "public_url", "keys_file", "smtp_url"]);
+        names.extend([
+            "database_url",
+            "public_url",
+            "keys_file",
+            "smtp_url",
+            "triage_rules_dir",
+        ]);
         for name in names {
             assert!(
                 example

@@ -7,21 +7,30 @@
 //! - [`domain`]: types valid by construction; [`sensitive`]: a wrapper that never prints personal data.
 //! - [`crypto`]: envelope encryption of personal data and the blind index.
 //! - [`accounts`]: organizations and staff accounts; [`bootstrap`]: the first start.
+//! - [`channels`]: provider endpoints; [`intake`]: storing and processing reports; [`contacts`]: who
+//!   reached out; [`cases`]: cases and their timeline; [`triage`]: the first read of a report;
+//!   [`outbox`]: notifications written with the event that causes them.
 //! - [`routes`]: the route table and handlers; [`middleware`]: request ids, logging, security headers;
 //!   [`error`]: the HTTP error envelope.
 
 pub mod accounts;
 pub mod bootstrap;
+pub mod cases;
+pub mod channels;
 pub mod cli;
 pub mod config;
+pub mod contacts;
 pub mod crypto;
 pub mod db;
 pub mod domain;
 pub mod error;
+pub mod intake;
 pub mod keys;
 pub mod middleware;
+pub mod outbox;
 pub mod routes;
 pub mod sensitive;
 pub mod startup;
 pub mod state;
 pub mod telemetry;
+pub mod triage;

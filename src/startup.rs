@@ -3,20 +3,20 @@
 //! stop through the handle), letting in-flight requests finish within the shutdown timeout.
 
 use std::net::TcpListener;
-use std::sync::Arc;
+use std::time::Duration;
 
 use actix_web::dev::{Server, ServerHandle};
 use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, web};
 
-use crate::config::Settings;
-use crate::crypto::Crypto;
-use crate::db::Db;
 use crate::error::extractor_error;
-use crate::keys::Keyset;
+use crate::intake::sweeper;
 use crate::middleware::{security_headers, trace_requests};
 use crate::routes;
 use crate::state::AppState;
+
+/// How often the intake sweeper looks for reports left pending.
+const SWEEP_INTERVAL: Duration = Duration::from_secs(5);
 
 /// Largest JSON body any API route accepts unless it sets its own limit.
 pub const DEFAULT_JSON_LIMIT: usize = 64 * 1024;
@@ -29,19 +29,10 @@ pub struct Application {
 }
 
 impl Application {
-    /// Builds the server on `listener` with an open database and loaded keys.
-    pub fn build(
-        settings: Arc<Settings>,
-        db: Db,
-        keys: Arc<Keyset>,
-        listener: TcpListener,
-    ) -> Result<Application, anyhow::Error> {
+    /// Builds the server on `listener` with the assembled state.
+    pub fn build(state: AppState, listener: TcpListener) -> Result<Application, anyhow::Error> {
         let port = listener.local_addr()?.port();
-        let state = AppState {
-            db,
-            crypto: Crypto::new(keys),
-            settings: settings.clone(),
-        };
+        let settings = state.settings.clone();
         let data = web::Data::new(state.clone());
         let mut server = HttpServer::new(move || {
             App::new()
@@ -82,8 +73,15 @@ impl Application {
         self.server.handle()
     }
 
-    /// Serves until stopped.
+    /// Serves until stopped, with the background workers (the intake sweeper) running beside the server.
     pub async fn run(self) -> std::io::Result<()> {
-        self.server.await
+        let sweeper = tokio::spawn(sweeper::run(
+            self.state.db.clone(),
+            self.state.process_context(),
+            SWEEP_INTERVAL,
+        ));
+        let result = self.server.await;
+        sweeper.abort();
+        result
     }
 }

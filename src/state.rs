@@ -1,10 +1,13 @@
-//! `AppState`: what every handler may use — the database, encryption, and the validated settings.
+//! `AppState`: what every handler may use — the database, encryption, triage, and the validated settings.
 
 use std::sync::Arc;
 
 use crate::config::Settings;
 use crate::crypto::Crypto;
 use crate::db::Db;
+use crate::intake::process::ProcessContext;
+use crate::keys::Keyset;
+use crate::triage::{Engine, RuleFileError};
 
 /// Shared, cheaply cloneable application state.
 #[derive(Clone, Debug)]
@@ -15,4 +18,34 @@ pub struct AppState {
     pub crypto: Crypto,
     /// Validated settings.
     pub settings: Arc<Settings>,
+    /// The triage engine with its rules loaded and validated.
+    pub triage: Arc<Engine>,
+}
+
+impl AppState {
+    /// Assembles the state, loading and validating the triage rules (built in, or `triage_rules_dir`).
+    pub fn load(settings: Arc<Settings>, db: Db, keys: Arc<Keyset>) -> Result<AppState, RuleFileError> {
+        let engine = match &settings.triage_rules_dir {
+            Some(dir) => Engine::from_dir(dir)?,
+            None => Engine::embedded()?,
+        };
+        Ok(AppState {
+            db,
+            crypto: Crypto::new(keys),
+            settings,
+            triage: Arc::new(engine),
+        })
+    }
+
+    /// What report processing needs.
+    pub fn process_context(&self) -> ProcessContext {
+        ProcessContext {
+            crypto: self.crypto.clone(),
+            engine: self.triage.clone(),
+            critical_ack_deadline: self.settings.critical_ack_deadline,
+            flood_threshold: i64::from(self.settings.flood_threshold),
+            flood_window: self.settings.flood_window,
+            parts_wait: self.settings.sms_parts_wait,
+        }
+    }
 }

@@ -2,6 +2,7 @@
 //! Each resource module exposes `configure(cfg)`.
 
 pub mod health;
+pub mod webhooks;
 
 use actix_web::web;
 
@@ -9,7 +10,7 @@ use crate::error::ApiError;
 
 /// Mounts every route.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.configure(health::configure);
+    cfg.configure(health::configure).configure(webhooks::configure);
 }
 
 /// The answer for any path that matches no route.

@@ -16,6 +16,7 @@ use komek::config::{LogFormat, RawSettings, Settings};
 use komek::db::Db;
 use komek::keys::Keyset;
 use komek::startup::Application;
+use komek::state::AppState;
 
 /// Which database a test runs on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -209,8 +210,9 @@ pub async fn spawn_app_with(backend: Backend, options: AppOptions) -> TestApp {
     let db = open_migrated(&settings);
     let listener = TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("bind: {e}"));
     let settings = Arc::new(settings);
-    let app = Application::build(settings.clone(), db.clone(), keys.clone(), listener)
-        .unwrap_or_else(|e| panic!("build: {e}"));
+    let state =
+        AppState::load(settings.clone(), db.clone(), keys.clone()).unwrap_or_else(|e| panic!("state: {e}"));
+    let app = Application::build(state, listener).unwrap_or_else(|e| panic!("build: {e}"));
     let address = format!("http://127.0.0.1:{}", app.port());
     let handle = app.handle();
     tokio::spawn(app.run());
