@@ -52,6 +52,7 @@ pub struct RawSettings {
     pub log_format: LogFormat,
     pub require_mfa: bool,
     pub sqlite_synchronous: SqliteSynchronous,
+    pub sqlite_busy_timeout_ms: u32,
     pub db_pool_size: u32,
     pub db_checkout_timeout_ms: u64,
     pub http_workers: usize,
@@ -81,6 +82,7 @@ impl Default for RawSettings {
             log_format: LogFormat::Pretty,
             require_mfa: true,
             sqlite_synchronous: SqliteSynchronous::Full,
+            sqlite_busy_timeout_ms: 5_000,
             db_pool_size: 8,
             db_checkout_timeout_ms: 5_000,
             http_workers: 0,
@@ -139,6 +141,7 @@ pub struct Settings {
     pub log_format: LogFormat,
     pub require_mfa: bool,
     pub sqlite_synchronous: SqliteSynchronous,
+    pub sqlite_busy_timeout_ms: u32,
     pub db_pool_size: u32,
     pub db_checkout_timeout: Duration,
     pub http_workers: usize,
@@ -271,6 +274,7 @@ impl RawSettings {
             log_format: self.log_format,
             require_mfa: self.require_mfa,
             sqlite_synchronous: self.sqlite_synchronous,
+            sqlite_busy_timeout_ms: self.sqlite_busy_timeout_ms,
             db_pool_size: self.db_pool_size,
             db_checkout_timeout: Duration::from_millis(self.db_checkout_timeout_ms),
             http_workers: self.http_workers,
@@ -303,7 +307,7 @@ impl Settings {
         ConnectOptions {
             create_if_missing,
             sqlite_synchronous: self.sqlite_synchronous,
-            ..ConnectOptions::default()
+            sqlite_busy_timeout_ms: self.sqlite_busy_timeout_ms,
         }
     }
 

@@ -200,9 +200,11 @@ impl Crypto {
 
     /// The blind index of `value` within `domain` (e.g. "phone"), as lowercase hex.
     pub fn blind_index(&self, domain: &str, value: &str) -> String {
-        // HMAC accepts keys of any length, so this cannot fail; fall back to an empty key defensively.
-        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(self.keys.index.expose())
-            .unwrap_or_else(|_| <Hmac<Sha256> as Mac>::new(&Default::default()));
+        // HMAC accepts keys of any length, so this cannot fail; an error would leave the index unkeyed, which
+        // must not happen silently: hash with a domain marker that can never match a keyed index.
+        let Ok(mut mac) = <Hmac<Sha256> as hmac::KeyInit>::new_from_slice(self.keys.index.expose()) else {
+            return format!("unkeyed-{domain}");
+        };
         mac.update(domain.as_bytes());
         mac.update(b"\0");
         mac.update(value.as_bytes());

@@ -54,8 +54,11 @@ impl DbError {
     pub fn is_unavailable(&self) -> bool {
         match self {
             DbError::Unavailable(_) => true,
-            DbError::Query(DieselError::DatabaseError(kind, _)) => {
+            DbError::Query(DieselError::DatabaseError(kind, info)) => {
+                // SQLite reports a writer that waited out busy_timeout as "database is locked".
                 matches!(kind, diesel::result::DatabaseErrorKind::ClosedConnection)
+                    || info.message().contains("database is locked")
+                    || info.message().contains("database is busy")
             }
             _ => false,
         }

@@ -116,6 +116,9 @@ diesel::table! {
         collapsed_into -> Nullable<Text>,
         received_at -> Timestamp,
         created_at -> Timestamp,
+        part_group -> Nullable<Text>,
+        part_index -> Nullable<Integer>,
+        part_total -> Nullable<Integer>,
     }
 }
 

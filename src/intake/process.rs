@@ -13,7 +13,7 @@ use super::{ReportRow, body_place};
 use crate::cases::{self, CaseError, Opening};
 use crate::crypto::{Crypto, CryptoError};
 use crate::db::AnyConnection;
-use crate::db::schema::reports;
+use crate::db::schema::{case_events, reports};
 use crate::triage::{ChannelKind, Engine, TriageInput};
 
 /// What the processor needs besides a connection.
@@ -143,7 +143,13 @@ pub fn process_report(
             for part in &group {
                 mark(conn, &part.id, "collapsed", Some(&open.id), None, None)?;
             }
-            if recent == ctx.flood_threshold + 1 {
+            let noted: i64 = case_events::table
+                .filter(case_events::case_id.eq(&open.id))
+                .filter(case_events::kind.eq("flood_collapsed"))
+                .filter(case_events::created_at.gt(now - ctx.flood_window))
+                .count()
+                .get_result(conn)?;
+            if noted == 0 {
                 let note = json!({ "window_minutes": ctx.flood_window.num_minutes(), "threshold": ctx.flood_threshold });
                 let case = (open.id.as_str(), open.organization_id.as_str());
                 cases::add_event(conn, case, "flood_collapsed", None, Some(&lead.id), Some(note))?;

@@ -60,7 +60,7 @@ async fn serve_starts_with_no_configuration_and_stops_on_sigterm(backend: Backen
         let _ = child.kill();
         panic!("komek serve did not report its address: {:?}", reader.join())
     };
-    let client = reqwest::Client::new();
+    let client = crate::helpers::http_client();
     for path in ["/healthz", "/readyz"] {
         let response = client
             .get(format!("http://127.0.0.1:{port}{path}"))

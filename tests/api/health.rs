@@ -47,6 +47,7 @@ async fn a_pool_timeout_is_answered_503(backend: Backend) {
         AppOptions {
             db_pool_size: 1,
             db_checkout_timeout_ms: 200,
+            ..AppOptions::default()
         },
     )
     .await;

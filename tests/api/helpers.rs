@@ -63,6 +63,17 @@ pub fn log_file() -> &'static Path {
     })
 }
 
+/// An HTTP client for talking to test servers (plain http on loopback; redirects not followed).
+pub fn http_client() -> reqwest::Client {
+    // reqwest is built without a default TLS crypto provider (the gateways crate passes its own): install
+    // one for the test process so building a client cannot panic.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap_or_else(|e| panic!("client: {e}"))
+}
+
 /// The PostgreSQL maintenance URL, or a panic that says how to provide one.
 pub fn postgres_admin_url() -> String {
     match std::env::var("KOMEK_TEST_POSTGRES_URL") {
@@ -132,10 +143,18 @@ impl TestStorage {
     }
 }
 
+#[derive(diesel::QueryableByName)]
+struct Count {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    n: i64,
+}
+
 /// Options for [`spawn_app_with`].
 pub struct AppOptions {
     pub db_pool_size: u32,
     pub db_checkout_timeout_ms: u64,
+    pub sqlite_busy_timeout_ms: u32,
+    pub flood_threshold: u32,
 }
 
 impl Default for AppOptions {
@@ -143,9 +162,14 @@ impl Default for AppOptions {
         AppOptions {
             db_pool_size: 4,
             db_checkout_timeout_ms: 2_000,
+            sqlite_busy_timeout_ms: 5_000,
+            flood_threshold: 10,
         }
     }
 }
+
+/// The public URL test servers believe they are reached at (as behind a TLS proxy).
+pub const PUBLIC_URL: &str = "https://komek.test";
 
 /// A running application. Not every suite uses every field.
 #[allow(dead_code)]
@@ -173,6 +197,64 @@ impl TestApp {
             .await
             .unwrap_or_else(|e| panic!("GET {path}: {e}"))
     }
+
+    /// Creates an organization directly in the database; returns its id.
+    pub async fn create_org(&self, slug: &str, country: Option<&str>) -> String {
+        let new = komek::accounts::orgs::NewOrganization::new(
+            komek::domain::OrgSlug::parse(slug).unwrap(),
+            "Test NGO",
+            country.map(|c| komek::domain::CountryCode::parse(c).unwrap()),
+        )
+        .unwrap();
+        self.db
+            .write(move |conn| komek::accounts::orgs::create(conn, &new))
+            .await
+            .unwrap_or_else(|e| panic!("create org: {e}"))
+            .id
+    }
+
+    /// Creates a channel as `komek channel add` would; returns its id.
+    pub async fn create_channel(&self, organization_id: &str, provider: &str, secret: &str) -> String {
+        let crypto = komek::crypto::Crypto::new(self.keys.clone());
+        let new = komek::channels::NewChannel {
+            organization_id: organization_id.to_owned(),
+            provider: provider.parse().unwrap(),
+            number: None,
+            secret: (!secret.is_empty()).then(|| komek::sensitive::Sensitive::new(secret.to_owned())),
+            language: "ru".to_owned(),
+        };
+        self.db
+            .write(move |conn| komek::channels::create(conn, &crypto, &new))
+            .await
+            .unwrap_or_else(|e| panic!("create channel: {e}"))
+            .id
+    }
+
+    /// Counts the rows of a table (or of `table WHERE ...`).
+    pub async fn count(&self, table: &str) -> i64 {
+        let query = format!("SELECT COUNT(*) AS n FROM {table}");
+        self.db
+            .run(move |conn| {
+                use diesel::RunQueryDsl as _;
+                diesel::sql_query(query)
+                    .get_result::<Count>(conn)
+                    .map_err(komek::db::DbError::from)
+            })
+            .await
+            .unwrap_or_else(|e| panic!("count {table}: {e}"))
+            .n
+    }
+
+    /// Waits until no report is pending (processing runs after the webhook is answered).
+    pub async fn settle(&self) {
+        for _ in 0..200 {
+            if self.count("reports WHERE triage_status = 'pending'").await == 0 {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        }
+        panic!("reports stayed pending for 5 seconds");
+    }
 }
 
 impl Drop for TestApp {
@@ -190,8 +272,11 @@ pub fn test_settings(storage: &TestStorage, options: &AppOptions) -> Settings {
         bind: "127.0.0.1:0".to_owned(),
         data_dir: storage.dir.path().to_owned(),
         http_workers: 1,
+        public_url: Some(PUBLIC_URL.to_owned()),
         db_pool_size: options.db_pool_size,
         db_checkout_timeout_ms: options.db_checkout_timeout_ms,
+        sqlite_busy_timeout_ms: options.sqlite_busy_timeout_ms,
+        flood_threshold: options.flood_threshold,
         shutdown_timeout_secs: 1,
         ..RawSettings::default()
     };
@@ -216,10 +301,7 @@ pub async fn spawn_app_with(backend: Backend, options: AppOptions) -> TestApp {
     let address = format!("http://127.0.0.1:{}", app.port());
     let handle = app.handle();
     tokio::spawn(app.run());
-    let client = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap_or_else(|e| panic!("client: {e}"));
+    let client = http_client();
     TestApp {
         address,
         backend,

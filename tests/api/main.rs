@@ -7,4 +7,5 @@ mod helpers;
 
 mod cli;
 mod health;
+mod intake;
 mod storage;
