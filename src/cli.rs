@@ -19,7 +19,7 @@ use crate::keys::{self, KeyOrigin};
 use crate::sensitive::Sensitive;
 use crate::startup::Application;
 use crate::state::AppState;
-use crate::{bootstrap, telemetry};
+use crate::{bootstrap, ivr, telemetry};
 use komek_gateways::Provider;
 
 /// Komek: hotline and incident intake for anti-trafficking NGOs.
@@ -60,6 +60,35 @@ pub enum Command {
     /// Manage the server's keys (JWT signing, data encryption, blind index).
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Manage the duty rosters the phone menu dials: "in danger" rings the general roster, "under 18" the
+    /// child-protection roster, each number in order until someone answers.
+    #[command(subcommand)]
+    Roster(RosterCommand),
+}
+
+/// `komek roster ...`
+#[derive(Debug, Subcommand)]
+pub enum RosterCommand {
+    /// Replace an organization's roster (stored encrypted). An empty --numbers clears it: callers then
+    /// go straight to recording a message, marked urgent.
+    Set(RosterSet),
+}
+
+/// `komek roster set`
+#[derive(Debug, Args)]
+pub struct RosterSet {
+    /// The organization's slug.
+    #[arg(long)]
+    pub org: String,
+    /// general (callers in danger) or child (callers under 18: child-protection specialists).
+    #[arg(long)]
+    pub kind: String,
+    /// Numbers in international form, in the order they are rung: +77011234567,+77017654321.
+    #[arg(long, allow_hyphen_values = true)]
+    pub numbers: String,
+    /// Print JSON: {"organization": ..., "kind": ..., "count": N}.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `komek channel ...`
@@ -191,6 +220,7 @@ fn dispatch(cli: Cli) -> Result<(), anyhow::Error> {
         Command::User(UserCommand::Add(args)) => user_add(&settings, args),
         Command::Channel(ChannelCommand::Add(args)) => channel_add(&settings, args),
         Command::Channel(ChannelCommand::List { org, json }) => channel_list(&settings, org.as_deref(), json),
+        Command::Roster(RosterCommand::Set(args)) => roster_set(&settings, args),
         Command::Keys(_) => Ok(()),
     }
 }
@@ -389,6 +419,34 @@ fn channel_list(settings: &Settings, org: Option<&str>, as_json: bool) -> Result
                 if c.enabled { "" } else { "(disabled)" }
             );
         }
+    }
+    Ok(())
+}
+
+fn roster_set(settings: &Settings, args: RosterSet) -> Result<(), anyhow::Error> {
+    let slug = OrgSlug::parse(&args.org)?;
+    let kind = ivr::RosterKind::parse(&args.kind)
+        .ok_or_else(|| anyhow::anyhow!("unknown roster kind `{}`: use general or child", args.kind))?;
+    let numbers = ivr::roster::parse_numbers(&args.numbers)?;
+    let (db, crypto) = open_admin_db(settings)?;
+    db.write_blocking(|conn| -> Result<_, anyhow::Error> {
+        let org = orgs::find_by_slug(conn, &slug)?;
+        ivr::roster::set(conn, &crypto, &org.id, kind, &numbers)?;
+        Ok(())
+    })?;
+    if args.json {
+        println!(
+            "{}",
+            json!({ "organization": slug.as_str(), "kind": kind.as_str(), "count": numbers.len() })
+        );
+    } else if numbers.is_empty() {
+        println!("Cleared the {} duty roster of `{slug}`.", kind.as_str());
+    } else {
+        println!(
+            "Set the {} duty roster of `{slug}`: {} number(s), rung in the order given.",
+            kind.as_str(),
+            numbers.len()
+        );
     }
     Ok(())
 }

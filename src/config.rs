@@ -65,6 +65,10 @@ pub struct RawSettings {
     pub flood_threshold: u32,
     pub flood_window_minutes: u32,
     pub sms_parts_wait_secs: u32,
+    pub ivr_fallback_number: Option<String>,
+    pub ivr_prompts_dir: Option<PathBuf>,
+    pub ivr_ring_timeout_secs: u32,
+    pub ivr_record_max_secs: u32,
 }
 
 impl Default for RawSettings {
@@ -95,6 +99,10 @@ impl Default for RawSettings {
             flood_threshold: 10,
             flood_window_minutes: 10,
             sms_parts_wait_secs: 120,
+            ivr_fallback_number: None,
+            ivr_prompts_dir: None,
+            ivr_ring_timeout_secs: 20,
+            ivr_record_max_secs: 300,
         }
     }
 }
@@ -154,6 +162,12 @@ pub struct Settings {
     pub flood_threshold: u32,
     pub flood_window: chrono::Duration,
     pub sms_parts_wait: chrono::Duration,
+    /// Another number callers are told to ring when the IVR cannot reach the database (digits only).
+    pub ivr_fallback_number: Option<String>,
+    /// A folder of human recordings replacing the built-in prompts (`LANG/ID.wav` or `LANG/ID.mp3`).
+    pub ivr_prompts_dir: Option<PathBuf>,
+    pub ivr_ring_timeout_secs: u32,
+    pub ivr_record_max_secs: u32,
 }
 
 impl RawSettings {
@@ -238,6 +252,24 @@ impl RawSettings {
         if self.sms_parts_wait_secs > 3600 {
             return Err(invalid("sms_parts_wait_secs", "use at most 3600 seconds"));
         }
+        let ivr_fallback_number = match self.ivr_fallback_number.as_deref().map(str::trim) {
+            Some(raw) if !raw.is_empty() => Some(parse_fallback_number(raw)?),
+            _ => None,
+        };
+        if let Some(dir) = &self.ivr_prompts_dir
+            && !dir.is_dir()
+        {
+            return Err(invalid(
+                "ivr_prompts_dir",
+                format!("{} is not a folder", dir.display()),
+            ));
+        }
+        if !(5..=120).contains(&self.ivr_ring_timeout_secs) {
+            return Err(invalid("ivr_ring_timeout_secs", "use 5 to 120 seconds"));
+        }
+        if !(10..=3600).contains(&self.ivr_record_max_secs) {
+            return Err(invalid("ivr_record_max_secs", "use 10 to 3600 seconds"));
+        }
         tracing_subscriber::EnvFilter::try_new(&self.log)
             .map_err(|e| invalid("log", format!("not a log filter like `info,komek=debug`: {e}")))?;
         if production {
@@ -287,8 +319,28 @@ impl RawSettings {
             flood_threshold: self.flood_threshold,
             flood_window: chrono::Duration::minutes(i64::from(self.flood_window_minutes)),
             sms_parts_wait: chrono::Duration::seconds(i64::from(self.sms_parts_wait_secs)),
+            ivr_fallback_number,
+            ivr_prompts_dir: self.ivr_prompts_dir,
+            ivr_ring_timeout_secs: self.ivr_ring_timeout_secs,
+            ivr_record_max_secs: self.ivr_record_max_secs,
         })
     }
+}
+
+/// The fallback number is spoken digit by digit: keep its digits (and a leading `+`, which is not spoken).
+fn parse_fallback_number(raw: &str) -> Result<String, ConfigError> {
+    let ok = raw
+        .chars()
+        .enumerate()
+        .all(|(i, c)| c.is_ascii_digit() || matches!(c, ' ' | '-' | '(' | ')') || (i == 0 && c == '+'));
+    let digits: String = raw.chars().filter(char::is_ascii_digit).collect();
+    if !ok || digits.is_empty() || digits.len() > 20 {
+        return Err(invalid(
+            "ivr_fallback_number",
+            "use a phone number of digits (e.g. +7 727 000 00 00 or 150)",
+        ));
+    }
+    Ok(digits)
 }
 
 impl Settings {
@@ -430,6 +482,8 @@ mod tests {
             "keys_file",
             "smtp_url",
             "triage_rules_dir",
+            "ivr_fallback_number",
+            "ivr_prompts_dir",
         ]);
         for name in names {
             assert!(

@@ -9,7 +9,8 @@
 //! - [`accounts`]: organizations and staff accounts; [`bootstrap`]: the first start.
 //! - [`channels`]: provider endpoints; [`intake`]: storing and processing reports; [`contacts`]: who
 //!   reached out; [`cases`]: cases and their timeline; [`triage`]: the first read of a report;
-//!   [`outbox`]: notifications written with the event that causes them.
+//!   [`outbox`]: notifications written with the event that causes them; [`ivr`]: the phone menu, from the
+//!   first ring to the report a call becomes.
 //! - [`routes`]: the route table and handlers; [`middleware`]: request ids, logging, security headers;
 //!   [`error`]: the HTTP error envelope.
 
@@ -25,6 +26,7 @@ pub mod db;
 pub mod domain;
 pub mod error;
 pub mod intake;
+pub mod ivr;
 pub mod keys;
 pub mod middleware;
 pub mod outbox;

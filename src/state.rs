@@ -6,6 +6,7 @@ use crate::config::Settings;
 use crate::crypto::Crypto;
 use crate::db::Db;
 use crate::intake::process::ProcessContext;
+use crate::ivr::Ivr;
 use crate::keys::Keyset;
 use crate::triage::{Engine, RuleFileError};
 
@@ -20,6 +21,8 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     /// The triage engine with its rules loaded and validated.
     pub triage: Arc<Engine>,
+    /// The IVR: prompts and the pre-rendered database-down answers.
+    pub ivr: Arc<Ivr>,
 }
 
 impl AppState {
@@ -32,6 +35,7 @@ impl AppState {
         Ok(AppState {
             db,
             crypto: Crypto::new(keys),
+            ivr: Arc::new(Ivr::new(&settings)),
             settings,
             triage: Arc::new(engine),
         })

@@ -119,6 +119,7 @@ diesel::table! {
         part_group -> Nullable<Text>,
         part_index -> Nullable<Integer>,
         part_total -> Nullable<Integer>,
+        ivr_path -> Nullable<Text>,
     }
 }
 
@@ -191,6 +192,60 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    calls (id) {
+        id -> Text,
+        organization_id -> Text,
+        channel_id -> Text,
+        provider -> Text,
+        provider_call_id -> Text,
+        step -> Text,
+        seq -> Integer,
+        language -> Text,
+        menu_path -> Text,
+        menu_plays -> Integer,
+        no_input -> Integer,
+        roster_kind -> Nullable<Text>,
+        dial_index -> Integer,
+        dial_outcome -> Nullable<Text>,
+        contact_id -> Nullable<Text>,
+        details_enc -> Nullable<Binary>,
+        dek_wrapped -> Binary,
+        key_version -> Integer,
+        report_id -> Nullable<Text>,
+        hangup_cause -> Nullable<Text>,
+        duration_secs -> Nullable<Integer>,
+        started_at -> Timestamp,
+        updated_at -> Timestamp,
+        ended_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    duty_rosters (id) {
+        id -> Text,
+        organization_id -> Text,
+        kind -> Text,
+        numbers_enc -> Binary,
+        dek_wrapped -> Binary,
+        key_version -> Integer,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    call_recordings (id) {
+        id -> Text,
+        call_id -> Text,
+        audio_enc -> Binary,
+        content_type -> Nullable<Text>,
+        size_bytes -> BigInt,
+        dek_wrapped -> Binary,
+        key_version -> Integer,
+        created_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(users -> organizations (organization_id));
 diesel::joinable!(channels -> organizations (organization_id));
 diesel::joinable!(contacts -> organizations (organization_id));
@@ -199,6 +254,8 @@ diesel::joinable!(cases -> contacts (contact_id));
 diesel::joinable!(reports -> channels (channel_id));
 diesel::joinable!(reports -> cases (case_id));
 diesel::joinable!(case_events -> cases (case_id));
+diesel::joinable!(calls -> channels (channel_id));
+diesel::joinable!(call_recordings -> calls (call_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     organizations,
@@ -211,4 +268,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     consents,
     outbox,
     audit_log,
+    calls,
+    duty_rosters,
+    call_recordings,
 );

@@ -219,4 +219,5 @@ pub struct ReportRow {
     pub part_group: Option<String>,
     pub part_index: Option<i32>,
     pub part_total: Option<i32>,
+    pub ivr_path: Option<String>,
 }

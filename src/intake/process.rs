@@ -170,8 +170,10 @@ pub fn process_report(
     let triage = ctx.engine.assess(&TriageInput {
         text: &text,
         channel: channel_kind(&lead.source),
-        ivr_path: None,
+        ivr_path: lead.ivr_path.as_deref(),
     });
+    // The IVR's silent path: nobody may call back by voice.
+    let silent = extras.silent || triage.rules.iter().any(|r| r.id == "ivr.silent");
     let triage_json = serde_json::to_string(&triage).ok();
 
     let open_case = match &lead.contact_id {
@@ -189,6 +191,11 @@ pub fn process_report(
                 Some(json!({ "source": lead.source, "triage": triage })),
             )?;
             cases::escalate(conn, &case, &triage, &lead.id, ctx.critical_ack_deadline)?;
+            if silent && !case.silent {
+                diesel::update(crate::db::schema::cases::table.find(&case.id))
+                    .set(crate::db::schema::cases::silent.eq(true))
+                    .execute(conn)?;
+            }
             Outcome::Linked { case_id: case.id }
         }
         None => {
@@ -196,7 +203,7 @@ pub fn process_report(
                 organization_id: &lead.organization_id,
                 contact_id: lead.contact_id.as_deref(),
                 triage: &triage,
-                silent: extras.silent,
+                silent,
                 follow_up_code_hash: extras.follow_up_code_hash.clone(),
                 critical_ack_deadline: ctx.critical_ack_deadline,
             };

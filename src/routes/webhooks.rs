@@ -6,6 +6,7 @@
 //! then answer the provider in its own format. A provider's retry of the same event gets the same answer
 //! and writes nothing. With the database unreachable the answer is 503, so providers that retry will.
 //! Triage and case linking run after the answer (and again from the sweeper if this instance dies).
+//! Calls (`voice`, `voice-status`, `ivr`) go to [`crate::ivr::respond`] after the same verification.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -32,6 +33,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 fn body_limit(provider: Provider, action: Action) -> usize {
     match (provider, action) {
         (Provider::Infobip, Action::Sms) => 512 * 1024,
+        // FreeSWITCH uploads the caller's recording with the request (8 kHz WAV, up to the record limit).
+        (Provider::Freeswitch, Action::Ivr) => 16 * 1024 * 1024,
         (_, Action::Sms | Action::Status) => 64 * 1024,
         (_, Action::Voice | Action::VoiceStatus | Action::Ivr) => 32 * 1024,
     }
@@ -97,6 +100,10 @@ async fn receive(
         Ok(Some(channel)) => channel,
         Ok(None) => return Err(ApiError::NotFound("channel")),
         Err(err) if err.is_unavailable() => {
+            // A caller on the line hears the pre-rendered safe message instead of an error.
+            if provider.has_voice() && action.expects_ivr() {
+                return Ok(reply(state.ivr.fallback(provider, &channel_id)));
+            }
             return Ok(reply(komek_gateways::ack(
                 provider,
                 action,
@@ -105,6 +112,9 @@ async fn receive(
         }
         Err(err) => return Err(ApiError::internal(err)),
     };
+    if provider.has_voice() {
+        state.ivr.remember_channel(&channel);
+    }
     let credentials = channel.credentials(&state.crypto).map_err(|err| {
         tracing::error!(provider = provider.slug(), channel = channel_tag(&channel.id), error = %err, "channel credentials cannot be read");
         ApiError::internal(err)
@@ -143,10 +153,8 @@ async fn receive(
     let events = komek_gateways::parse(provider, action, &webhook)
         .map_err(|err| ApiError::bad_request(err.code(), err.to_string()))?;
     if action.expects_ivr() || events.iter().any(|e| matches!(e, InboundEvent::Call(_))) {
-        return Err(ApiError::Conflict {
-            code: "voice_not_available",
-            message: "voice calls are not handled by this Komek version yet".to_owned(),
-        });
+        let answer = crate::ivr::respond(&state, &channel, provider, action, req.uri().query(), events).await;
+        return Ok(reply(answer));
     }
 
     let sms: Vec<_> = events

@@ -153,6 +153,15 @@ async fn the_schema_module_matches_the_migrated_tables(backend: Backend) {
                 .select(audit_log::all_columns)
                 .limit(1)
                 .execute(conn)?;
+            calls::table.select(calls::all_columns).limit(1).execute(conn)?;
+            duty_rosters::table
+                .select(duty_rosters::all_columns)
+                .limit(1)
+                .execute(conn)?;
+            call_recordings::table
+                .select(call_recordings::all_columns)
+                .limit(1)
+                .execute(conn)?;
             Ok::<_, DbError>(())
         })
         .await
@@ -173,6 +182,9 @@ async fn the_schema_module_matches_the_migrated_tables(backend: Backend) {
         "consents",
         "outbox",
         "audit_log",
+        "calls",
+        "duty_rosters",
+        "call_recordings",
     ]
     .into_iter()
     .map(String::from)
