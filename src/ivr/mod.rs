@@ -202,10 +202,10 @@ impl Ivr {
     }
 }
 
-fn seq_of(query: Option<&str>) -> Option<i32> {
+fn query_value(query: Option<&str>, name: &str) -> Option<String> {
     url::form_urlencoded::parse(query?.as_bytes())
-        .find(|(k, _)| k == "seq")
-        .and_then(|(_, v)| v.parse().ok())
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
 }
 
 fn short(call_id: &str) -> &str {
@@ -222,7 +222,8 @@ pub async fn respond(
     events: Vec<InboundEvent>,
 ) -> Reply {
     let ivr = &state.ivr;
-    let seq = seq_of(query);
+    let seq = query_value(query, "seq").and_then(|v| v.parse::<i32>().ok());
+    let call_ref = query_value(query, "call").filter(|v| uuid::Uuid::parse_str(v).is_ok());
     let calls: Vec<CallEvent> = events
         .into_iter()
         .filter_map(|e| match e {
@@ -246,6 +247,7 @@ pub async fn respond(
                 channel: &store_channel,
                 provider,
                 seq,
+                call_ref,
             };
             store::handle(conn, &crypto, &req, &calls)
         })
@@ -296,7 +298,9 @@ pub async fn respond(
         provider.slug(),
         channel.id
     );
-    let action_url = |step: Step, seq: i32| format!("{base}?step={}&seq={seq}", step.as_str());
+    let call_ref = handled.call_ref.as_deref().unwrap_or_default();
+    let action_url =
+        |step: Step, seq: i32| format!("{base}?step={}&seq={seq}&call={call_ref}", step.as_str());
     let ctx = RenderCtx {
         prompts: &ivr.prompts,
         provider,

@@ -142,6 +142,8 @@ pub struct Handled {
     pub progress_only: bool,
     /// A report this request created: process it after the commit.
     pub new_report: Option<String>,
+    /// Komek's id of the call (for the action URLs).
+    pub call_ref: Option<String>,
 }
 
 /// What the store needs to know about the request.
@@ -150,6 +152,9 @@ pub struct Request<'a> {
     pub provider: Provider,
     /// `seq` from the action URL (`ivr` requests); `None` at `voice` and `voice-status`.
     pub seq: Option<i32>,
+    /// Komek's own call id from the action URL: a dialled leg's events carry the leg's provider id
+    /// (Vonage `connect`), not the caller's.
+    pub call_ref: Option<String>,
 }
 
 fn load(conn: &mut AnyConnection, channel_id: &str, call_id: &str) -> QueryResult<Option<CallRow>> {
@@ -255,21 +260,29 @@ pub fn handle(
         ended: false,
         progress_only: !events.is_empty(),
         new_report: None,
+        call_ref: None,
     };
     let mut current: Option<CallRow> = None;
     for event in events {
         if !matches!(event.kind, CallEventKind::Progress { .. }) {
             handled.progress_only = false;
         }
-        let existing = match &current {
-            Some(row) if row.provider_call_id == event.call_id => Some(row.clone()),
-            _ => load(conn, &req.channel.id, &event.call_id)?,
+        let existing = match (&current, &req.call_ref) {
+            (Some(row), _) => Some(row.clone()),
+            (None, Some(id)) => calls::table
+                .filter(calls::channel_id.eq(&req.channel.id))
+                .filter(calls::id.eq(id))
+                .select(CallRow::as_select())
+                .first(conn)
+                .optional()?,
+            (None, None) => load(conn, &req.channel.id, &event.call_id)?,
         };
         let row = match (existing, &event.kind) {
             (Some(row), _) => row,
-            // Progress about a call Komek has not answered yet: nothing to keep.
-            (None, CallEventKind::Progress { .. }) => continue,
-            (None, _) => create(conn, crypto, req, &event.call_id)?,
+            (None, CallEventKind::Started) => create(conn, crypto, req, &event.call_id)?,
+            // News about a call Komek never answered (a dialled leg, or a call that arrived while the
+            // database was down and heard the fallback): nothing to keep.
+            (None, _) => continue,
         };
         let row = apply_event(conn, crypto, req, row, event, &mut handled)?;
         current = Some(row);
@@ -282,6 +295,7 @@ pub fn handle(
             handled.roster = roster::numbers(conn, crypto, &row.organization_id, kind)?;
         }
         handled.state = Some(state);
+        handled.call_ref = Some(row.id);
     }
     Ok(handled)
 }
@@ -651,6 +665,7 @@ pub fn finish_stale(
             channel: &channel,
             provider,
             seq: None,
+            call_ref: None,
         };
         let report_id = write_report(conn, crypto, &req, &row, &state, &details)?;
         row.report_id = Some(report_id.clone());

@@ -155,6 +155,7 @@ pub struct AppOptions {
     pub db_checkout_timeout_ms: u64,
     pub sqlite_busy_timeout_ms: u32,
     pub flood_threshold: u32,
+    pub ivr_fallback_number: Option<String>,
 }
 
 impl Default for AppOptions {
@@ -164,6 +165,7 @@ impl Default for AppOptions {
             db_checkout_timeout_ms: 2_000,
             sqlite_busy_timeout_ms: 5_000,
             flood_threshold: 10,
+            ivr_fallback_number: None,
         }
     }
 }
@@ -277,6 +279,7 @@ pub fn test_settings(storage: &TestStorage, options: &AppOptions) -> Settings {
         db_checkout_timeout_ms: options.db_checkout_timeout_ms,
         sqlite_busy_timeout_ms: options.sqlite_busy_timeout_ms,
         flood_threshold: options.flood_threshold,
+        ivr_fallback_number: options.ivr_fallback_number.clone(),
         shutdown_timeout_secs: 1,
         ..RawSettings::default()
     };
