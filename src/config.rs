@@ -185,7 +185,10 @@ impl RawSettings {
         }
         figment = figment.merge(
             Env::prefixed("KOMEK_")
-                .filter(|key| !key.as_str().starts_with("test_") && key.as_str() != "config"),
+                // KOMEK_CONFIG and KOMEK_CHANNEL_SECRET are command-line arguments, not settings.
+                .filter(|key| {
+                    !key.as_str().starts_with("test_") && !matches!(key.as_str(), "config" | "channel_secret")
+                }),
         );
         figment.extract().map_err(|e| ConfigError::Load(e.to_string()))
     }

@@ -98,6 +98,9 @@ pub struct Ivr {
     fallbacks: HashMap<(Provider, Option<&'static str>), Reply>,
     channel_languages: RwLock<HashMap<String, &'static str>>,
     last_stale_sweep: AtomicI64,
+    /// On SQLite, IVR steps of this instance queue here for the write lock instead of meeting in
+    /// SQLite's busy handler, whose sleeps (up to 100 ms each) would make a caller wait.
+    sqlite_writes: tokio::sync::Mutex<()>,
     public_url: String,
     ring_timeout_secs: u32,
     record_max_secs: u32,
@@ -162,6 +165,7 @@ impl Ivr {
             fallbacks,
             channel_languages: RwLock::new(HashMap::new()),
             last_stale_sweep: AtomicI64::new(0),
+            sqlite_writes: tokio::sync::Mutex::new(()),
             public_url: settings.public_url.as_str().trim_end_matches('/').to_owned(),
             ring_timeout_secs: settings.ivr_ring_timeout_secs,
             record_max_secs: settings.ivr_record_max_secs,
@@ -240,6 +244,10 @@ pub async fn respond(
     }
     let crypto = state.crypto.clone();
     let store_channel = channel.clone();
+    let queue = match state.db.backend() {
+        crate::db::Backend::Sqlite => Some(ivr.sqlite_writes.lock().await),
+        _ => None,
+    };
     let handled = state
         .db
         .write(move |conn| {
@@ -252,6 +260,7 @@ pub async fn respond(
             store::handle(conn, &crypto, &req, &calls)
         })
         .await;
+    drop(queue);
     let handled = match handled {
         Ok(handled) => handled,
         Err(err) => {

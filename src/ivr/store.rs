@@ -166,6 +166,35 @@ fn load(conn: &mut AnyConnection, channel_id: &str, call_id: &str) -> QueryResul
         .optional()
 }
 
+/// On PostgreSQL, takes the call's row lock first, so that two callbacks of one call (a recording and a
+/// hang-up arriving together) are applied one after the other and the report is written once. SQLite
+/// writers are already serialised by `BEGIN IMMEDIATE`.
+fn lock_call(
+    conn: &mut AnyConnection,
+    channel_id: &str,
+    by_id: Option<&str>,
+    call_id: &str,
+) -> QueryResult<()> {
+    use diesel::sql_types::Text;
+    if let AnyConnection::Postgresql(pg) = conn {
+        match by_id {
+            Some(id) => {
+                diesel::sql_query("SELECT id FROM calls WHERE channel_id = $1 AND id = $2 FOR UPDATE")
+                    .bind::<Text, _>(channel_id)
+                    .bind::<Text, _>(id)
+                    .execute(pg)?
+            }
+            None => diesel::sql_query(
+                "SELECT id FROM calls WHERE channel_id = $1 AND provider_call_id = $2 FOR UPDATE",
+            )
+            .bind::<Text, _>(channel_id)
+            .bind::<Text, _>(call_id)
+            .execute(pg)?,
+        };
+    }
+    Ok(())
+}
+
 fn create(
     conn: &mut AnyConnection,
     crypto: &Crypto,
@@ -266,6 +295,9 @@ pub fn handle(
     for event in events {
         if !matches!(event.kind, CallEventKind::Progress { .. }) {
             handled.progress_only = false;
+        }
+        if current.is_none() {
+            lock_call(conn, &req.channel.id, req.call_ref.as_deref(), &event.call_id)?;
         }
         let existing = match (&current, &req.call_ref) {
             (Some(row), _) => Some(row.clone()),

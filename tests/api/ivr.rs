@@ -22,6 +22,7 @@ backend_tests!(
     with_the_database_down_a_caller_hears_the_fallback_in_the_channel_language,
     prompts_are_served_cacheable_and_nothing_else_is,
     roster_set_on_the_command_line_is_what_the_danger_path_dials,
+    no_caller_number_digits_or_recording_address_is_stored_or_logged_in_clear,
 );
 
 const TWILIO_SECRET: &str = "AC0123456789abcdef0123456789abcdef:twilio-voice-token";
@@ -1305,4 +1306,79 @@ async fn roster_set_on_the_command_line_is_what_the_danger_path_dials(backend: B
         .await
         .unwrap();
     assert!(!String::from_utf8_lossy(&raw).contains("9991"));
+}
+
+async fn no_caller_number_digits_or_recording_address_is_stored_or_logged_in_clear(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let unique = uuid::Uuid::new_v4().simple().to_string();
+    let digits: String = unique
+        .chars()
+        .filter(char::is_ascii_digit)
+        .chain("3456789".chars())
+        .take(7)
+        .collect();
+    let phone = format!("+7702{digits}");
+    let keys = format!("90{digits}");
+    for voice in VOICES {
+        let (_, channel) = voice_channel(&app, voice, "ru").await;
+        let mut call = Call::new(&app, voice, &channel, &phone);
+        call.id = format!("{}{unique}", &call.id[..4]);
+        call.start().await;
+        call.press("1").await;
+        // A long, odd key sequence at the main menu: treated as a wrong key.
+        assert_eq!(call.press(&keys).await.kind(), "gather");
+        call.press("2").await;
+        call.record().await;
+        call.hang_up().await;
+    }
+    app.settle().await;
+    assert_eq!(app.count("reports WHERE source = 'voice'").await, 4);
+    let national = phone.trim_start_matches("+7");
+    let needles = [
+        phone.as_str(),
+        &phone[1..],
+        national,
+        keys.as_str(),
+        "recordings.example",
+    ];
+    let mut haystacks: Vec<(String, Vec<u8>)> = Vec::new();
+    match backend {
+        Backend::Sqlite => {
+            app.db.checkpoint_blocking().unwrap();
+            for entry in std::fs::read_dir(app.storage.dir.path()).unwrap() {
+                let path = entry.unwrap().path();
+                if path
+                    .file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with("komek.db"))
+                {
+                    haystacks.push((path.display().to_string(), std::fs::read(&path).unwrap()));
+                }
+            }
+        }
+        Backend::Postgres => {
+            let url = &app.storage.pg.as_ref().unwrap().url;
+            let dump = std::process::Command::new("pg_dump")
+                .args(["--data-only", "--inserts", url])
+                .output()
+                .unwrap();
+            assert!(dump.status.success());
+            assert!(String::from_utf8_lossy(&dump.stdout).contains("INSERT INTO public.calls"));
+            haystacks.push(("pg_dump".to_owned(), dump.stdout));
+        }
+    }
+    haystacks.push((
+        "log".to_owned(),
+        std::fs::read(crate::helpers::log_file()).unwrap_or_default(),
+    ));
+    for (name, bytes) in &haystacks {
+        let hay = String::from_utf8_lossy(bytes);
+        for needle in needles {
+            assert!(!hay.contains(needle), "{name} contains {needle:?} in clear");
+        }
+    }
+    let log = String::from_utf8_lossy(&haystacks.last().unwrap().1).into_owned();
+    assert!(
+        !log.contains(&unique),
+        "the provider call id is logged only as a short prefix"
+    );
 }
