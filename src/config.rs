@@ -462,6 +462,35 @@ mod tests {
     }
 
     #[test]
+    fn the_ivr_fallback_number_keeps_its_digits() -> Result<(), ConfigError> {
+        let raw = RawSettings {
+            ivr_fallback_number: Some("+7 (727) 150-00-00".into()),
+            ..RawSettings::default()
+        };
+        assert_eq!(
+            raw.validate()?.ivr_fallback_number.as_deref(),
+            Some("77271500000")
+        );
+        for bad in ["call 150", "7+7", "1234567890123456789012"] {
+            let raw = RawSettings {
+                ivr_fallback_number: Some(bad.into()),
+                ..RawSettings::default()
+            };
+            assert!(
+                matches!(
+                    raw.validate(),
+                    Err(ConfigError::Invalid {
+                        setting: "ivr_fallback_number",
+                        ..
+                    })
+                ),
+                "{bad}"
+            );
+        }
+        Ok(())
+    }
+
+    #[test]
     fn smtp_url_never_prints() -> Result<(), ConfigError> {
         let raw = RawSettings {
             smtp_url: Some("smtp://user:secret@mail:587".into()),

@@ -282,7 +282,13 @@ pub async fn respond(
     if let Some(report_id) = handled.new_report.clone() {
         let db = state.db.clone();
         let ctx = state.process_context();
+        let shared = state.ivr.clone();
         tokio::spawn(async move {
+            // Triage waits its turn behind callers' steps instead of in SQLite's busy handler.
+            let _queue = match db.backend() {
+                crate::db::Backend::Sqlite => Some(shared.sqlite_writes.lock().await),
+                _ => None,
+            };
             sweeper::process_one(&db, &ctx, report_id).await;
         });
     }
