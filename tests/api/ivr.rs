@@ -706,6 +706,37 @@ async fn outcome(app: &TestApp, channel: &str, call_id: &str) -> Outcome {
         .unwrap_or_else(|e| panic!("the call's report and case: {e}"))
 }
 
+/// The sealed details of a call's report, opened with the server's keys.
+async fn report_details(app: &TestApp, channel: &str, call_id: &str) -> Value {
+    let channel = channel.to_owned();
+    let event = format!("call:{call_id}");
+    let (id, sealed, dek, version) = app
+        .db
+        .run(move |conn| {
+            use diesel::prelude::*;
+            use komek::db::schema::reports;
+            reports::table
+                .filter(reports::channel_id.eq(&channel))
+                .filter(reports::provider_event_id.eq(&event))
+                .select((
+                    reports::id,
+                    reports::details_enc,
+                    reports::dek_wrapped,
+                    reports::key_version,
+                ))
+                .first::<(String, Option<Vec<u8>>, Vec<u8>, i32)>(conn)
+                .map_err(komek::db::DbError::from)
+        })
+        .await
+        .unwrap();
+    let crypto = komek::crypto::Crypto::new(app.keys.clone());
+    let key = crypto.unwrap_record_key(&dek, version).unwrap();
+    let plain = key
+        .open(komek::intake::details_place(&id), &sealed.unwrap())
+        .unwrap();
+    serde_json::from_slice(plain.expose()).unwrap()
+}
+
 async fn voice_channel(app: &TestApp, voice: Voice, language: &str) -> (String, String) {
     let org = app
         .create_org(&format!("ivr-{}-{language}", voice.slug()), Some("KZ"))
@@ -795,6 +826,28 @@ async fn every_voice_provider_turns_each_menu_path_into_one_report_with_the_righ
             o.risk != "critical" && !o.child_victim && !o.silent,
             "{voice:?}: {o:?}"
         );
+        let details = report_details(&app, &channel, &call.id).await;
+        let ivr = &details["ivr"];
+        assert_eq!(ivr["menu_path"], "lang:ru>2:report", "{voice:?}: {details}");
+        assert_eq!(ivr["digits"], json!(["1", "2"]), "{voice:?}");
+        assert_eq!(ivr["language"], "ru");
+        match voice {
+            Voice::Freeswitch => {
+                assert!(ivr["recording"]["stored_id"].is_string(), "{details}");
+                assert_eq!(ivr["recording"]["duration_secs"], 2, "read from the WAV header");
+            }
+            _ => assert_eq!(
+                ivr["recording"]["url"],
+                format!("https://recordings.example/{}.wav", call.id),
+                "{voice:?}: the recording's address (even when it arrives after the report)"
+            ),
+        }
+        if voice == Voice::Twilio {
+            assert_eq!(ivr["recording"]["duration_secs"], 17);
+        }
+        if voice != Voice::Freeswitch {
+            assert_eq!(ivr["call_duration_secs"], 42, "{voice:?}: the hang-up's duration");
+        }
 
         // 1: in danger → the general roster rings out → record, critical.
         let mut call = Call::new(&app, voice, &channel, &caller(voice, 2));
@@ -856,6 +909,11 @@ async fn every_voice_provider_turns_each_menu_path_into_one_report_with_the_righ
                 "{voice:?}"
             );
             assert_eq!((o.reports, o.risk.as_str()), (1, "critical"), "{voice:?}");
+            let details = report_details(&app, &channel, &call.id).await;
+            assert_eq!(details["ivr"]["dial_outcome"], "no_answer", "{details}");
+            assert_eq!(details["ivr"]["roster"], "general");
+            let dialled = if voice.dials_in_order() { 1 } else { 2 };
+            assert_eq!(details["ivr"]["dialled"], dialled);
         }
         reports += 1;
 
