@@ -311,6 +311,40 @@ mod tests {
     }
 
     #[test]
+    fn files_dropped_into_the_override_folder_replace_the_built_in_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("kk")).unwrap();
+        std::fs::write(dir.path().join("kk/main_menu.mp3"), b"ID3 human recording").unwrap();
+        std::fs::write(dir.path().join("kk/thanks.wav"), b"").unwrap();
+        std::fs::write(dir.path().join("kk/unknown.wav"), b"RIFF").unwrap();
+        let prompts = Prompts::load(&url::Url::parse("https://k.test").unwrap(), Some(dir.path()));
+        let menu = prompts.prompt(Provider::Vonage, "kk", PromptId::MainMenu);
+        assert_eq!(
+            menu.audio_url.as_deref(),
+            Some("https://k.test/prompts/kk/main_menu.mp3")
+        );
+        let audio = prompts.file("kk", "main_menu.mp3").unwrap();
+        assert_eq!(audio.content_type, "audio/mpeg");
+        assert_eq!(&audio.bytes[..], b"ID3 human recording");
+        // An empty file is ignored; files the manifest does not name are never served.
+        assert!(
+            prompts
+                .prompt(Provider::Vonage, "kk", PromptId::Thanks)
+                .audio_url
+                .unwrap()
+                .ends_with("/kk/thanks.wav")
+        );
+        assert!(
+            prompts
+                .file("kk", "thanks.wav")
+                .unwrap()
+                .bytes
+                .starts_with(b"RIFF")
+        );
+        assert!(prompts.file("kk", "unknown.wav").is_none());
+    }
+
+    #[test]
     fn prompts_carry_text_only_where_the_provider_speaks_the_language() {
         let prompts = Prompts::load(&url::Url::parse("https://k.test").unwrap(), None);
         let ru = prompts.prompt(Provider::Twilio, "ru", PromptId::MainMenu);

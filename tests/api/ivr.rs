@@ -23,6 +23,7 @@ backend_tests!(
     prompts_are_served_cacheable_and_nothing_else_is,
     roster_set_on_the_command_line_is_what_the_danger_path_dials,
     no_caller_number_digits_or_recording_address_is_stored_or_logged_in_clear,
+    a_call_that_goes_quiet_without_a_hang_up_still_becomes_one_report,
 );
 
 const TWILIO_SECRET: &str = "AC0123456789abcdef0123456789abcdef:twilio-voice-token";
@@ -1439,4 +1440,46 @@ async fn no_caller_number_digits_or_recording_address_is_stored_or_logged_in_cle
         !log.contains(&unique),
         "the provider call id is logged only as a short prefix"
     );
+}
+
+async fn a_call_that_goes_quiet_without_a_hang_up_still_becomes_one_report(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (_, channel) = voice_channel(&app, Voice::Twilio, "ru").await;
+    let mut call = Call::new(&app, Voice::Twilio, &channel, "+77015550500");
+    call.start().await;
+    call.press("1").await;
+    call.press("1").await;
+    // No hang-up notice ever comes (status callbacks not configured, or lost).
+    let crypto = komek::crypto::Crypto::new(app.keys.clone());
+    let closed = app
+        .db
+        .write(move |conn| komek::ivr::store::finish_stale(conn, &crypto, chrono::Duration::zero(), 20))
+        .await
+        .unwrap();
+    assert_eq!(closed.len(), 1);
+    let ctx = komek::intake::process::ProcessContext {
+        crypto: komek::crypto::Crypto::new(app.keys.clone()),
+        engine: std::sync::Arc::new(komek::triage::Engine::embedded().unwrap()),
+        critical_ack_deadline: chrono::Duration::minutes(15),
+        flood_threshold: 10,
+        flood_window: chrono::Duration::minutes(10),
+        parts_wait: chrono::Duration::seconds(120),
+    };
+    komek::intake::sweeper::process_one(&app.db, &ctx, closed[0].clone()).await;
+    let o = outcome(&app, &channel, &call.id).await;
+    assert_eq!(
+        o.ivr_path.as_deref(),
+        Some("lang:ru>1:danger>dial:no_roster>record>timeout")
+    );
+    assert_eq!((o.reports, o.risk.as_str()), (1, "critical"));
+    // A late hang-up changes nothing; a second sweep finds nothing.
+    call.hang_up().await;
+    let crypto = komek::crypto::Crypto::new(app.keys.clone());
+    let again = app
+        .db
+        .write(move |conn| komek::ivr::store::finish_stale(conn, &crypto, chrono::Duration::zero(), 20))
+        .await
+        .unwrap();
+    assert!(again.is_empty());
+    assert_eq!(app.count("reports").await, 1);
 }
