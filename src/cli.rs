@@ -10,6 +10,8 @@ use serde_json::json;
 
 use crate::accounts::orgs::{self, NewOrganization};
 use crate::accounts::{AccountError, users};
+use crate::audit;
+use crate::auth::rotation;
 use crate::config::Settings;
 use crate::crypto::Crypto;
 use crate::db::Db;
@@ -53,6 +55,21 @@ pub enum Command {
     /// Manage the server's keys (JWT signing, data encryption, blind index).
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Check the audit log.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+/// `komek audit ...`
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Check that the audit log's hash chain is intact; names the first changed, missing or inserted entry
+    /// and exits non-zero if it is not.
+    Verify {
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// `komek org ...`
@@ -112,6 +129,22 @@ pub enum KeysCommand {
         #[arg(long, value_name = "PATH")]
         out: Option<PathBuf>,
     },
+    /// Add a new key to the keys file (KOMEK_KEYS_FILE). Restart the service afterwards.
+    ///
+    /// --jwt: new access tokens are signed with the new key; tokens signed with older keys stay valid until
+    /// they expire (at most 15 minutes). --data: a new key-encryption key; every stored data key is then
+    /// re-wrapped under it.
+    Rotate {
+        /// Add a JWT signing key.
+        #[arg(long)]
+        jwt: bool,
+        /// Add a data key-encryption key and re-wrap every stored data key under it.
+        #[arg(long)]
+        data: bool,
+    },
+    /// Re-wrap every stored data key under the newest key-encryption key (after `rotate --data`, once the
+    /// restarted service no longer writes with the old one).
+    Rewrap,
 }
 
 /// Runs the parsed command line.
@@ -142,7 +175,10 @@ fn dispatch(cli: Cli) -> Result<(), anyhow::Error> {
         Command::Migrate => migrate(&settings),
         Command::Org(OrgCommand::Add(args)) => org_add(&settings, args),
         Command::User(UserCommand::Add(args)) => user_add(&settings, args),
-        Command::Keys(_) => Ok(()),
+        Command::Keys(KeysCommand::Rotate { jwt, data }) => rotate_keys(&settings, jwt, data),
+        Command::Keys(KeysCommand::Rewrap) => rewrap_keys(&settings),
+        Command::Keys(KeysCommand::Generate { .. }) => Ok(()),
+        Command::Audit(AuditCommand::Verify { json }) => audit_verify(&settings, json),
     }
 }
 
@@ -254,6 +290,112 @@ fn user_add(settings: &Settings, args: UserAdd) -> Result<(), anyhow::Error> {
         );
     }
     Ok(())
+}
+
+fn record_cli_audit(
+    db: &Db,
+    action: &str,
+    target_id: Option<&str>,
+    details: serde_json::Value,
+) -> Result<(), anyhow::Error> {
+    db.write_blocking(|conn| -> Result<(), anyhow::Error> {
+        audit::record(
+            conn,
+            &audit::AuditEntry {
+                organization_id: None,
+                actor: audit::Actor::Cli,
+                action,
+                target_kind: Some("key"),
+                target_id,
+                outcome: audit::Outcome::Success,
+                details: Some(details),
+                request_id: None,
+            },
+        )?;
+        Ok(())
+    })
+}
+
+fn rotate_keys(settings: &Settings, jwt: bool, data: bool) -> Result<(), anyhow::Error> {
+    if !jwt && !data {
+        anyhow::bail!("say what to rotate: --jwt, --data, or both");
+    }
+    // Load (and check) the current keys and the database before changing anything.
+    let (db, _) = open_admin_db(settings)?;
+    if jwt {
+        let kid = rotation::add_jwt_key(&settings.keys_file)?;
+        record_cli_audit(&db, "jwt_key_added", Some(&kid), json!({ "kid": kid }))?;
+        println!(
+            "Added JWT signing key {kid} to {}. Restart Komek to sign with it; tokens signed with older keys stay              valid until they expire.",
+            settings.keys_file.display()
+        );
+    }
+    if data {
+        let version = rotation::add_data_key(&settings.keys_file)?;
+        record_cli_audit(
+            &db,
+            "data_key_added",
+            Some(&version.to_string()),
+            json!({ "version": version }),
+        )?;
+        println!("Added data key-encryption key version {version}.");
+        rewrap_keys(settings)?;
+        println!(
+            "Restart Komek now, then run `komek keys rewrap` once more to catch rows written meanwhile with the              old key."
+        );
+    }
+    Ok(())
+}
+
+fn rewrap_keys(settings: &Settings) -> Result<(), anyhow::Error> {
+    let keys = Arc::new(settings.load_keys()?);
+    let current = keys
+        .current_data()
+        .map(|k| k.version)
+        .ok_or_else(|| anyhow::anyhow!("the keys file has no data key"))?;
+    let (db, _) = open_admin_db(settings)?;
+    let crypto = Crypto::new(keys);
+    let done = rotation::rewrap_all(&db, &crypto, current)?;
+    let total: u64 = done.iter().map(|d| d.rows).sum();
+    let per_table: serde_json::Map<String, serde_json::Value> = done
+        .iter()
+        .map(|d| (format!("{}.{}", d.table, d.column), json!(d.rows)))
+        .collect();
+    record_cli_audit(
+        &db,
+        "data_keys_rewrapped",
+        Some(&current.to_string()),
+        json!({ "version": current, "rows": total }),
+    )?;
+    println!(
+        "Re-wrapped {total} data key(s) under key version {current}: {}",
+        serde_json::Value::Object(per_table)
+    );
+    Ok(())
+}
+
+fn audit_verify(settings: &Settings, as_json: bool) -> Result<(), anyhow::Error> {
+    let db = open_db(settings, false)?;
+    let result = db.run_blocking(|conn| audit::verify(conn).map_err(crate::db::DbError::from))?;
+    match result {
+        audit::Verification::Intact { entries, head } => {
+            if as_json {
+                println!("{}", json!({ "intact": true, "entries": entries, "head": head }));
+            } else {
+                println!("The audit log is intact: {entries} entries, head {head}.");
+            }
+            Ok(())
+        }
+        audit::Verification::Broken { seq, reason } => {
+            if as_json {
+                println!(
+                    "{}",
+                    json!({ "intact": false, "first_bad_seq": seq, "reason": reason })
+                );
+            }
+            anyhow::bail!("the audit log is broken at entry {seq}: {reason}")
+        }
+    }
 }
 
 fn generate_keys(out: Option<&std::path::Path>) -> Result<(), anyhow::Error> {

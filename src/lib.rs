@@ -7,10 +7,14 @@
 //! - [`domain`]: types valid by construction; [`sensitive`]: a wrapper that never prints personal data.
 //! - [`crypto`]: envelope encryption of personal data and the blind index.
 //! - [`accounts`]: organizations and staff accounts; [`bootstrap`]: the first start.
+//! - [`auth`]: sign-in, tokens, permissions, need-to-know policy, key rotation; [`audit`]: the
+//!   hash-chained audit log.
 //! - [`routes`]: the route table and handlers; [`middleware`]: request ids, logging, security headers;
 //!   [`error`]: the HTTP error envelope.
 
 pub mod accounts;
+pub mod audit;
+pub mod auth;
 pub mod bootstrap;
 pub mod cli;
 pub mod config;
