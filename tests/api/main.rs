@@ -5,6 +5,9 @@
 
 mod helpers;
 
+mod audit;
+mod auth;
 mod cli;
 mod health;
+mod route_inventory;
 mod storage;
