@@ -196,3 +196,61 @@ pub async fn enforce_registry(
     }
     Ok(next.call(req).await?.map_into_left_body())
 }
+
+#[cfg(test)]
+mod tests {
+    use actix_web::middleware::from_fn;
+    use actix_web::test as atest;
+    use actix_web::{App, HttpResponse};
+
+    use super::*;
+
+    #[actix_web::test]
+    async fn a_route_mounted_outside_the_registry_is_refused() {
+        let declared = [RouteSpec {
+            method: Method::GET,
+            path: "/declared",
+            access: Access::Public { why: "test" },
+        }];
+        let app = atest::init_service(
+            App::new()
+                .app_data(web::Data::new(Registered::new(&declared)))
+                .route("/declared", web::get().to(HttpResponse::Ok))
+                .route("/sneaked-in", web::get().to(HttpResponse::Ok))
+                .route("/declared", web::post().to(HttpResponse::Ok))
+                .wrap(from_fn(enforce_registry)),
+        )
+        .await;
+        let ok = atest::call_service(&app, atest::TestRequest::get().uri("/declared").to_request()).await;
+        assert_eq!(ok.status(), 200);
+        let sneaked =
+            atest::call_service(&app, atest::TestRequest::get().uri("/sneaked-in").to_request()).await;
+        assert_eq!(sneaked.status(), 404);
+        let other_method =
+            atest::call_service(&app, atest::TestRequest::post().uri("/declared").to_request()).await;
+        assert_eq!(other_method.status(), 404);
+    }
+
+    #[test]
+    fn the_inventory_lists_every_staff_route_with_its_permission() {
+        let inventory = super::super::inventory();
+        let find = |method: Method, path: &str| {
+            inventory
+                .iter()
+                .find(|r| r.method == method && r.path == path)
+                .map(|r| r.access.clone())
+        };
+        assert_eq!(
+            find(Method::GET, "/api/v1/users"),
+            Some(Access::Permission("manage_users"))
+        );
+        assert_eq!(
+            find(Method::GET, "/api/v1/cases/{id}/access-log"),
+            Some(Access::Permission("read_access_log"))
+        );
+        assert!(matches!(
+            find(Method::POST, "/api/v1/auth/login"),
+            Some(Access::Public { .. })
+        ));
+    }
+}

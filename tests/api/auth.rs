@@ -22,6 +22,7 @@ backend_tests!(
     users_admin_api_is_for_admins_of_the_same_organization,
     brute_force_is_slowed_per_account_and_address,
     row_level_security_hides_other_organizations_in_a_scoped_transaction,
+    keys_rotate_adds_a_jwt_key_and_rewraps_every_data_key,
 );
 
 async fn me_status(app: &TestApp, token: &str) -> u16 {
@@ -919,4 +920,91 @@ async fn row_level_security_hides_other_organizations_in_a_scoped_transaction(ba
         })
         .await
         .unwrap();
+}
+
+async fn keys_rotate_adds_a_jwt_key_and_rewraps_every_data_key(backend: Backend) {
+    use diesel::prelude::*;
+    use komek::db::DbError;
+    use komek::db::schema::{cases, users};
+    let app = spawn_app(backend).await;
+    let org = app.create_org("ngo-a").await;
+    let (user, tokens) = app.staff(&org, Role::Operator).await;
+    let case = app.insert_case(&org, false, None).await;
+    let keys_file = app.settings.keys_file.clone();
+    let old_kid = app.keys.jwt.last().unwrap().kid.clone();
+
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_komek"));
+    for (key, _) in std::env::vars_os() {
+        if key.to_string_lossy().starts_with("KOMEK_") {
+            command.env_remove(key);
+        }
+    }
+    let out = command
+        .current_dir(app.storage.dir.path())
+        .args(["keys", "rotate", "--jwt", "--data"])
+        .env("KOMEK_DATABASE_URL", app.storage.database_url())
+        .env("KOMEK_DATA_DIR", app.storage.dir.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        assert_eq!(
+            std::fs::metadata(&keys_file).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+    }
+
+    let rotated = std::sync::Arc::new(komek::keys::load(&keys_file).unwrap());
+    assert_eq!(rotated.jwt.len(), 2);
+    assert_eq!(rotated.data.iter().map(|k| k.version).collect::<Vec<_>>(), [1, 2]);
+    let new_kid = rotated.jwt.last().unwrap().kid.clone();
+    assert_ne!(new_kid, old_kid);
+    // Tokens signed with the old key stay valid under the new keyset; new ones carry the new kid.
+    let issuer = app.settings.public_url.as_str().trim_end_matches('/').to_owned();
+    let jwt = komek::auth::jwt::JwtKeys::new(rotated.clone(), issuer);
+    let claims = jwt
+        .verify(&tokens.access, chrono::Utc::now().timestamp())
+        .unwrap();
+    assert_eq!(claims.sub, user.id);
+    let fresh = jwt.sign(&claims).unwrap();
+    let header: Value =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(fresh.split('.').next().unwrap()).unwrap()).unwrap();
+    assert_eq!(header["kid"], new_kid.as_str());
+
+    // Every data key is now wrapped by version 2 and still opens.
+    let user_id = user.id.clone();
+    let (totp_secret, totp_dek, totp_version, case_version) = app
+        .db
+        .run(move |conn| {
+            let (secret, dek, version): (Option<Vec<u8>>, Option<Vec<u8>>, Option<i32>) = users::table
+                .filter(users::id.eq(&user_id))
+                .select((users::totp_secret_enc, users::totp_dek, users::totp_key_version))
+                .first(conn)?;
+            let case_version: i32 = cases::table
+                .filter(cases::id.eq(&case))
+                .select(cases::key_version)
+                .first(conn)?;
+            Ok::<_, DbError>((secret.unwrap(), dek.unwrap(), version.unwrap(), case_version))
+        })
+        .await
+        .unwrap();
+    assert_eq!((totp_version, case_version), (2, 2));
+    let crypto = komek::crypto::Crypto::new(rotated);
+    let key = crypto.unwrap_record_key(&totp_dek, 2).unwrap();
+    let secret = key
+        .open(komek::accounts::users::totp_place(&user.id), &totp_secret)
+        .unwrap();
+    assert_eq!(secret.expose().len(), 20);
+
+    let actions: Vec<String> = app.audit_entries().await.into_iter().map(|e| e.action).collect();
+    for action in ["jwt_key_added", "data_key_added", "data_keys_rewrapped"] {
+        assert!(actions.iter().any(|a| a == action), "{action} in {actions:?}");
+    }
 }

@@ -410,6 +410,9 @@ impl TestApp {
         let row_id = id.clone();
         let org = organization_id.to_owned();
         let assignee = assignee_id.map(str::to_owned);
+        let (_, wrapped) = komek::crypto::Crypto::new(self.keys.clone())
+            .new_record_key()
+            .unwrap_or_else(|e| panic!("record key: {e}"));
         self.db
             .write(move |conn| {
                 let now = chrono::Utc::now().naive_utc();
@@ -422,8 +425,8 @@ impl TestApp {
                         cases::risk_rank.eq(1),
                         cases::child_victim.eq(child_victim),
                         cases::assignee_id.eq(&assignee),
-                        cases::dek_wrapped.eq(vec![0u8; 8]),
-                        cases::key_version.eq(1),
+                        cases::dek_wrapped.eq(wrapped.bytes),
+                        cases::key_version.eq(wrapped.version),
                         cases::created_at.eq(now),
                         cases::updated_at.eq(now),
                     ))
