@@ -115,6 +115,7 @@ impl JwtKeys {
             return Err(TokenError::Malformed);
         }
         // Unverified read of the header, only to choose the key among our own by exact kid.
+        #[allow(clippy::disallowed_methods)]
         let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Malformed)?;
         if header.alg != Algorithm::HS256 {
             return Err(TokenError::Malformed);
