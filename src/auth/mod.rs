@@ -145,6 +145,9 @@ impl AuthContext {
     /// Builds the context from validated settings and the keyset.
     pub fn new(settings: &Settings, keys: Arc<Keyset>) -> Arc<AuthContext> {
         let issuer = settings.public_url.as_str().trim_end_matches('/').to_owned();
+        // Compute the dummy hash now, off the request path, so the first login for an unknown account
+        // takes no longer than any other.
+        std::thread::spawn(|| crate::accounts::password::dummy_hash().len());
         Arc::new(AuthContext {
             jwt: jwt::JwtKeys::new(keys, issuer),
             lifetimes: sessions::Lifetimes {

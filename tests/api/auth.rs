@@ -23,6 +23,7 @@ backend_tests!(
     brute_force_is_slowed_per_account_and_address,
     row_level_security_hides_other_organizations_in_a_scoped_transaction,
     keys_rotate_adds_a_jwt_key_and_rewraps_every_data_key,
+    unknown_accounts_take_as_long_as_wrong_passwords,
 );
 
 async fn me_status(app: &TestApp, token: &str) -> u16 {
@@ -1007,4 +1008,54 @@ async fn keys_rotate_adds_a_jwt_key_and_rewraps_every_data_key(backend: Backend)
     for action in ["jwt_key_added", "data_key_added", "data_keys_rewrapped"] {
         assert!(actions.iter().any(|a| a == action), "{action} in {actions:?}");
     }
+}
+
+async fn unknown_accounts_take_as_long_as_wrong_passwords(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let org = app.create_org("ngo-a").await;
+    let mut users = Vec::new();
+    for _ in 0..7 {
+        users.push(app.create_user(&org, Role::Operator).await);
+    }
+    // Warm up (first queries, the dummy hash).
+    app.post_login(&json!({ "email": "warm@example.org", "password": "x", "totp": "1" }))
+        .await;
+    let timed = |email: String| {
+        let app = &app;
+        async move {
+            let started = std::time::Instant::now();
+            let response = app
+                .post_login(
+                    &json!({ "email": email, "password": "wrong password, long enough", "totp": "123456" }),
+                )
+                .await;
+            let elapsed = started.elapsed();
+            let status = response.status().as_u16();
+            (status, response.text().await.unwrap(), elapsed)
+        }
+    };
+    let mut known = Vec::new();
+    let mut unknown = Vec::new();
+    for (i, user) in users.iter().enumerate() {
+        // One attempt per account: the limiter stays out of the way.
+        known.push(timed(user.email.clone()).await);
+        unknown.push(timed(format!("ghost-{i}@example.org")).await);
+    }
+    for (status, body, _) in known.iter().chain(&unknown) {
+        assert_eq!(*status, 401);
+        assert_eq!(body, &known[0].1);
+    }
+    let median = |mut samples: Vec<std::time::Duration>| {
+        samples.sort();
+        samples[samples.len() / 2].as_secs_f64()
+    };
+    let known = median(known.into_iter().map(|(_, _, d)| d).collect());
+    let unknown = median(unknown.into_iter().map(|(_, _, d)| d).collect());
+    // Generous bounds for a shared 2-core machine; skipping Argon2 for unknown accounts would make them
+    // several times faster.
+    let ratio = unknown / known;
+    assert!(
+        (0.6..=1.6).contains(&ratio),
+        "unknown {unknown:.3}s vs known {known:.3}s"
+    );
 }
