@@ -263,9 +263,23 @@ fn user_add(settings: &Settings, args: UserAdd) -> Result<(), anyhow::Error> {
     let email = EmailAddress::parse(&args.email)?;
     let role: Role = args.role.parse()?;
     let (db, crypto) = open_admin_db(settings)?;
-    let user = db.write_blocking(|conn| -> Result<_, AccountError> {
+    let user = db.write_blocking(|conn| -> Result<_, anyhow::Error> {
         let org = orgs::find_by_slug(conn, &slug)?;
-        users::create(conn, &crypto, &org.id, &email, role)
+        let user = users::create(conn, &crypto, &org.id, &email, role)?;
+        audit::record(
+            conn,
+            &audit::AuditEntry {
+                organization_id: Some(&org.id),
+                actor: audit::Actor::Cli,
+                action: "user_created",
+                target_kind: Some("user"),
+                target_id: Some(&user.id),
+                outcome: audit::Outcome::Success,
+                details: Some(json!({ "role": role.as_str() })),
+                request_id: None,
+            },
+        )?;
+        Ok(user)
     })?;
     if args.json {
         println!(

@@ -24,6 +24,7 @@ backend_tests!(
     row_level_security_hides_other_organizations_in_a_scoped_transaction,
     keys_rotate_adds_a_jwt_key_and_rewraps_every_data_key,
     unknown_accounts_take_as_long_as_wrong_passwords,
+    logs_carry_no_credentials_or_email_addresses,
 );
 
 async fn me_status(app: &TestApp, token: &str) -> u16 {
@@ -1058,4 +1059,55 @@ async fn unknown_accounts_take_as_long_as_wrong_passwords(backend: Backend) {
         (0.6..=1.6).contains(&ratio),
         "unknown {unknown:.3}s vs known {known:.3}s"
     );
+}
+
+async fn logs_carry_no_credentials_or_email_addresses(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let org = app.create_org("ngo-a").await;
+    let user = app.create_user(&org, Role::Admin).await;
+    let code = user.totp();
+    app.post_login(&json!({ "email": user.email, "password": "wrong password, long enough", "totp": code }))
+        .await;
+    let tokens = app.login(&user).await;
+    let new_password = "amber kettle orbit meadow";
+    let response = change_password(&app, &tokens.access, &user.password, new_password).await;
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    let fresh_access = body["access_token"].as_str().unwrap().to_owned();
+    let fresh_refresh = body["refresh_token"].as_str().unwrap().to_owned();
+    app.authed(Method::GET, "/api/v1/users", &fresh_access)
+        .send()
+        .await
+        .unwrap();
+    refresh(&app, &fresh_refresh).await;
+    refresh(&app, &fresh_refresh).await; // reuse: revokes and logs a warning
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let log = std::fs::read_to_string(crate::helpers::log_file()).unwrap();
+    assert!(log.contains("login succeeded"), "the log file is being written");
+    for secret in [
+        user.email.as_str(),
+        user.password.as_str(),
+        new_password,
+        tokens.access.as_str(),
+        tokens.refresh.as_str(),
+        fresh_access.as_str(),
+        fresh_refresh.as_str(),
+    ] {
+        let at = log
+            .find(secret)
+            .map(|i| &log[i.saturating_sub(200)..(i + 40).min(log.len())]);
+        assert!(at.is_none(), "the log contains a secret or an address: {at:?}");
+    }
+    let audit = format!("{:?}", app.audit_entries().await);
+    for secret in [
+        user.email.as_str(),
+        user.password.as_str(),
+        new_password,
+        "127.0.0.1",
+    ] {
+        assert!(
+            !audit.contains(secret),
+            "an audit entry contains personal data or a secret"
+        );
+    }
 }
