@@ -9,7 +9,7 @@ use clap::{Args, Parser, Subcommand};
 use serde_json::json;
 
 use crate::accounts::orgs::{self, NewOrganization};
-use crate::accounts::{AccountError, users};
+use crate::accounts::users;
 use crate::audit;
 use crate::auth::rotation;
 use crate::config::Settings;
