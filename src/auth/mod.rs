@@ -11,6 +11,43 @@
 //!
 //! Every failure answers the JSON error envelope with a stable code; nothing here logs a password, token,
 //! code, email or IP address.
+//!
+//! # A case handler, as intake will write it
+//!
+//! ```ignore
+//! async fn read_case(
+//!     auth: Authorized<permissions::ReadCases>,      // first argument: 401 / 403 handled for you
+//!     state: web::Data<AppState>,
+//!     id: web::Path<String>,
+//! ) -> Result<HttpResponse, ApiError> {
+//!     let staff = auth.staff;
+//!     let org = staff.organization_id.clone();
+//!     // write_as: one transaction, scoped for PostgreSQL row-level security; the audit entry commits with
+//!     // the read, or neither happens.
+//!     let answer = state.db.write_as(&org, move |conn| {
+//!         let Some(case) = load_case(conn, &staff.organization_id, &id)? else { return Ok(None) };
+//!         let facts = policy::CaseFacts {
+//!             organization_id: &case.organization_id,
+//!             child_victim: case.child_victim,
+//!             assignee_id: case.assignee_id.as_deref(),
+//!         };
+//!         let access = policy::case_access(&staff, &facts);
+//!         let outcome = if access.allows_read() { Outcome::Success } else { Outcome::Denied };
+//!         if access != CaseAccess::NotFound {
+//!             // Record a denial too — and return Ok, so that the entry is committed.
+//!             audit::record(conn, &staff.audit("case_read", Some("case"), Some(&case.id), outcome,
+//!                 Some(json!({ "view": format!("{access:?}") }))))?;
+//!         }
+//!         Ok(Some((access, case)))
+//!     }).await?;
+//!     match answer {
+//!         None | Some((CaseAccess::NotFound, _)) => Err(ApiError::NotFound("case")),
+//!         Some((CaseAccess::Forbidden, _)) => Err(ApiError::Forbidden("child cases need child-protection training".into())),
+//!         Some((access, case)) => Ok(HttpResponse::Ok().json(view(case, access.shows_reporter()))),
+//!     }
+//! }
+//! // Registered in src/routes/mod.rs: r.guarded::<ReadCases, _, _>(Method::GET, "/api/v1/cases/{id}", read_case);
+//! ```
 
 pub mod cookies;
 mod extract;
@@ -61,7 +98,8 @@ pub struct Staff {
 }
 
 impl Staff {
-    /// An audit entry with this staff member as actor, in their organization, with the request id.
+    /// An audit entry with this staff member as actor, in their organization, with the request id; their
+    /// role is added to `details` (R43: who, in which role).
     pub fn audit<'a>(
         &'a self,
         action: &'a str,
@@ -70,6 +108,14 @@ impl Staff {
         outcome: Outcome,
         details: Option<serde_json::Value>,
     ) -> AuditEntry<'a> {
+        let details = match details {
+            Some(serde_json::Value::Object(mut map)) => {
+                map.entry("role").or_insert_with(|| self.role.as_str().into());
+                serde_json::Value::Object(map)
+            }
+            Some(other) => serde_json::json!({ "role": self.role.as_str(), "value": other }),
+            None => serde_json::json!({ "role": self.role.as_str() }),
+        };
         AuditEntry {
             organization_id: Some(&self.organization_id),
             actor: Actor::User(&self.user_id),
@@ -77,7 +123,7 @@ impl Staff {
             target_kind,
             target_id,
             outcome,
-            details,
+            details: Some(details),
             request_id: self.request_id.as_deref(),
         }
     }
