@@ -9,7 +9,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::backend_tests;
-use crate::helpers::{Backend, TestApp, spawn_app};
+use crate::helpers::{AppOptions, Backend, TestApp, spawn_app, spawn_app_tweaked};
 
 backend_tests!(
     login_with_totp_works_and_a_new_account_must_change_its_password,
@@ -25,6 +25,7 @@ backend_tests!(
     keys_rotate_adds_a_jwt_key_and_rewraps_every_data_key,
     unknown_accounts_take_as_long_as_wrong_passwords,
     logs_carry_no_credentials_or_email_addresses,
+    without_require_mfa_a_login_needs_no_code_but_a_given_code_is_checked,
 );
 
 async fn me_status(app: &TestApp, token: &str) -> u16 {
@@ -1110,4 +1111,38 @@ async fn logs_carry_no_credentials_or_email_addresses(backend: Backend) {
             "an audit entry contains personal data or a secret"
         );
     }
+}
+
+async fn without_require_mfa_a_login_needs_no_code_but_a_given_code_is_checked(backend: Backend) {
+    let app = spawn_app_tweaked(backend, AppOptions::default(), |settings| {
+        settings.require_mfa = false;
+    })
+    .await;
+    let org = app.create_org("ngo-a").await;
+    let user = app.create_user(&org, Role::Operator).await;
+    let response = app
+        .post_login(&json!({ "email": user.email, "password": user.password, "totp": "000000" }))
+        .await;
+    assert_eq!(
+        response.status(),
+        401,
+        "a wrong code is refused even when codes are optional"
+    );
+    let response = app
+        .post_login(&json!({ "email": user.email, "password": user.password }))
+        .await;
+    assert_eq!(response.status(), 200);
+    let entries = app.audit_entries().await;
+    let success = entries
+        .iter()
+        .rev()
+        .find(|e| e.action == "login_succeeded")
+        .unwrap();
+    assert!(
+        success
+            .details
+            .as_deref()
+            .unwrap_or_default()
+            .contains("\"mfa\":false")
+    );
 }

@@ -202,9 +202,19 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
 }
 
 pub async fn spawn_app_with(backend: Backend, options: AppOptions) -> TestApp {
+    spawn_app_tweaked(backend, options, |_| {}).await
+}
+
+/// Like [`spawn_app_with`], with a last change to the validated settings (e.g. `require_mfa = false`).
+pub async fn spawn_app_tweaked(
+    backend: Backend,
+    options: AppOptions,
+    tweak: impl FnOnce(&mut Settings),
+) -> TestApp {
     log_file();
     let storage = TestStorage::new(backend);
-    let settings = test_settings(&storage, &options);
+    let mut settings = test_settings(&storage, &options);
+    tweak(&mut settings);
     let keys = Arc::new(settings.load_keys().unwrap_or_else(|e| panic!("keys: {e}")));
     let db = open_migrated(&settings);
     let listener = TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("bind: {e}"));
