@@ -837,6 +837,12 @@ async fn row_level_security_hides_other_organizations_in_a_scoped_transaction(ba
             .await
             .unwrap();
         assert_eq!(n, 2);
+        let n = app
+            .db
+            .run_as(&org_a, move |conn| unscoped_count(conn))
+            .await
+            .unwrap();
+        assert_eq!(n, 2);
         return;
     }
     // The test server connects as a superuser, which bypasses RLS; probe as an ordinary role, as the
@@ -866,6 +872,16 @@ async fn row_level_security_hides_other_organizations_in_a_scoped_transaction(ba
         .await
         .unwrap();
     assert_eq!(scoped, 1, "a transaction scoped to org A sees only org A's case");
+    let probe = set_role.clone();
+    let read_scoped = app
+        .db
+        .run_as(&org_b, move |conn| {
+            diesel::sql_query(&probe).execute(conn)?;
+            unscoped_count(conn)
+        })
+        .await
+        .unwrap();
+    assert_eq!(read_scoped, 1, "run_as scopes a read transaction the same way");
     let probe = set_role.clone();
     let other_org = org_b.clone();
     let hidden = app
