@@ -101,6 +101,21 @@ pub struct OrgAdd {
 pub enum UserCommand {
     /// Add a staff account with a one-time password and a second-factor enrolment, printed once.
     Add(UserAdd),
+    /// Break-glass recovery (e.g. the only admin lost their phone): give an account a new one-time password
+    /// and a new second-factor enrolment, printed once; ends all its sessions. The person must change the
+    /// password at the next login. Audited.
+    Reset(UserReset),
+}
+
+/// `komek user reset`
+#[derive(Debug, Args)]
+pub struct UserReset {
+    /// The account's email address.
+    #[arg(long)]
+    pub email: String,
+    /// Print the result (including the one-time password and otpauth:// URI) as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `komek user add`
@@ -175,6 +190,7 @@ fn dispatch(cli: Cli) -> Result<(), anyhow::Error> {
         Command::Migrate => migrate(&settings),
         Command::Org(OrgCommand::Add(args)) => org_add(&settings, args),
         Command::User(UserCommand::Add(args)) => user_add(&settings, args),
+        Command::User(UserCommand::Reset(args)) => user_reset(&settings, args),
         Command::Keys(KeysCommand::Rotate { jwt, data }) => rotate_keys(&settings, jwt, data),
         Command::Keys(KeysCommand::Rewrap) => rewrap_keys(&settings),
         Command::Keys(KeysCommand::Generate { .. }) => Ok(()),
@@ -254,6 +270,68 @@ fn org_add(settings: &Settings, args: OrgAdd) -> Result<(), anyhow::Error> {
         );
     } else {
         println!("Added organization `{}` ({}).", org.slug, org.name);
+    }
+    Ok(())
+}
+
+fn user_reset(settings: &Settings, args: UserReset) -> Result<(), anyhow::Error> {
+    use diesel::prelude::*;
+
+    use crate::db::schema::users as users_table;
+    let email = EmailAddress::parse(&args.email)?;
+    let (db, crypto) = open_admin_db(settings)?;
+    let one_time = crate::accounts::password::generate_one_time();
+    let hash = crate::accounts::password::hash(&one_time).map_err(|e| anyhow::anyhow!(e))?;
+    let (user_id, totp_uri) = db.write_blocking(|conn| -> Result<_, anyhow::Error> {
+        let found: Option<(String, String)> = users_table::table
+            .filter(users_table::email.eq(email.as_str()))
+            .select((users_table::id, users_table::organization_id))
+            .first(conn)
+            .optional()?;
+        let (user_id, organization_id) =
+            found.ok_or_else(|| anyhow::anyhow!("no account has this email address"))?;
+        diesel::update(users_table::table.filter(users_table::id.eq(&user_id)))
+            .set((
+                users_table::password_hash.eq(&hash),
+                users_table::password_changed_at.eq(chrono::Utc::now().naive_utc()),
+                users_table::must_change_password.eq(true),
+            ))
+            .execute(conn)?;
+        let uri = users::reset_totp(conn, &crypto, &user_id, email.as_str())?;
+        crate::auth::sessions::rotate_stamp(conn, &user_id)?;
+        crate::auth::sessions::revoke_all_for_user(conn, &user_id, "reset_by_operator")?;
+        audit::record(
+            conn,
+            &audit::AuditEntry {
+                organization_id: Some(&organization_id),
+                actor: audit::Actor::Cli,
+                action: "user_reset",
+                target_kind: Some("user"),
+                target_id: Some(&user_id),
+                outcome: audit::Outcome::Success,
+                details: Some(json!({ "password": "one_time", "second_factor": "new_enrolment" })),
+                request_id: None,
+            },
+        )?;
+        Ok((user_id, uri))
+    })?;
+    if args.json {
+        println!(
+            "{}",
+            json!({
+                "id": user_id,
+                "email": email.as_str(),
+                "password": one_time.expose(),
+                "totp_uri": totp_uri.expose(),
+            })
+        );
+    } else {
+        println!(
+            "Reset {email}: all its sessions are ended.\n  one-time password: {password}\n  second factor:     {uri}\n\
+             Give these to the person privately; they are not shown again.",
+            password = one_time.expose(),
+            uri = totp_uri.expose(),
+        );
     }
     Ok(())
 }

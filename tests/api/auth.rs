@@ -26,6 +26,7 @@ backend_tests!(
     unknown_accounts_take_as_long_as_wrong_passwords,
     logs_carry_no_credentials_or_email_addresses,
     without_require_mfa_a_login_needs_no_code_but_a_given_code_is_checked,
+    user_reset_on_the_command_line_recovers_a_locked_out_account,
 );
 
 async fn me_status(app: &TestApp, token: &str) -> u16 {
@@ -1161,4 +1162,46 @@ async fn without_require_mfa_a_login_needs_no_code_but_a_given_code_is_checked(b
             .unwrap_or_default()
             .contains("\"mfa\":false")
     );
+}
+
+async fn user_reset_on_the_command_line_recovers_a_locked_out_account(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let org = app.create_org("ngo-a").await;
+    let (user, tokens) = app.staff(&org, Role::Admin).await;
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_komek"));
+    for (key, _) in std::env::vars_os() {
+        if key.to_string_lossy().starts_with("KOMEK_") {
+            command.env_remove(key);
+        }
+    }
+    let out = command
+        .current_dir(app.storage.dir.path())
+        .args(["user", "reset", "--email", &user.email, "--json"])
+        .env("KOMEK_DATABASE_URL", app.storage.database_url())
+        .env("KOMEK_DATA_DIR", app.storage.dir.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let reset: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(me_status(&app, &tokens.access).await, 401, "old sessions end");
+    let renewed = crate::helpers::TestUser {
+        password: reset["password"].as_str().unwrap().to_owned(),
+        totp_uri: reset["totp_uri"].as_str().unwrap().to_owned(),
+        ..user.clone()
+    };
+    let old_code = app
+        .post_login(&json!({ "email": user.email, "password": renewed.password, "totp": user.totp() }))
+        .await;
+    assert_eq!(old_code.status(), 401, "the old second factor is gone");
+    let tokens = app.login(&renewed).await;
+    let me: Value = app
+        .authed(Method::GET, "/api/v1/me", &tokens.access)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(me["must_change_password"], true);
+    assert!(app.audit_entries().await.iter().any(|e| e.action == "user_reset"));
 }
