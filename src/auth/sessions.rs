@@ -303,6 +303,27 @@ pub fn revoke_all_for_user(
     .execute(conn)?)
 }
 
+/// Deletes sessions that ended (revoked or past their absolute end) before `cutoff`, with their refresh
+/// tokens — for the retention job. Returns how many sessions were deleted.
+pub fn purge_ended(conn: &mut AnyConnection, cutoff: NaiveDateTime) -> Result<usize, AuthError> {
+    let ended = sessions::table
+        .filter(
+            sessions::expires_at
+                .lt(cutoff)
+                .or(sessions::revoked_at.lt(cutoff)),
+        )
+        .select(sessions::id);
+    diesel::delete(refresh_tokens::table.filter(refresh_tokens::session_id.eq_any(ended))).execute(conn)?;
+    Ok(diesel::delete(
+        sessions::table.filter(
+            sessions::expires_at
+                .lt(cutoff)
+                .or(sessions::revoked_at.lt(cutoff)),
+        ),
+    )
+    .execute(conn)?)
+}
+
 /// A new random security stamp for a user: every token issued before it stops working.
 pub fn rotate_stamp(conn: &mut AnyConnection, user_id: &str) -> Result<(), AuthError> {
     diesel::update(users::table.filter(users::id.eq(user_id)))

@@ -486,6 +486,20 @@ async fn refresh_tokens_rotate_and_a_reused_one_revokes_the_session(backend: Bac
             .iter()
             .any(|h| h == &tokens.refresh || h == &second_refresh)
     );
+
+    // The retention job removes ended sessions and their refresh tokens, and nothing else.
+    let (_, live) = app.staff(&org, Role::Operator).await;
+    let purged = app
+        .db
+        .write(|conn| {
+            let cutoff = chrono::Utc::now().naive_utc() + chrono::Duration::seconds(1);
+            komek::auth::sessions::purge_ended(conn, cutoff)
+        })
+        .await
+        .unwrap();
+    assert_eq!(purged, 1, "the revoked session");
+    assert_eq!(me_status(&app, &live.access).await, 200);
+    assert_eq!(refresh(&app, &live.refresh).await.status(), 200);
 }
 
 async fn change_password(app: &TestApp, token: &str, current: &str, new: &str) -> reqwest::Response {
