@@ -5,8 +5,10 @@
 use std::future::Future;
 use std::pin::Pin;
 
-use actix_web::dev::Payload;
+use actix_web::body::{EitherBody, MessageBody};
+use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
 use actix_web::http::Method;
+use actix_web::middleware::Next;
 use actix_web::{FromRequest, HttpMessage as _, HttpRequest, web};
 use subtle::ConstantTimeEq as _;
 
@@ -140,11 +142,52 @@ pub(crate) async fn authorize<P: Permission>(
     Err(AuthError::PermissionDenied(P::NAME))
 }
 
+/// A caller already authenticated and authorized for one permission by [`require`], kept in the
+/// request's extensions for the handler's `Authorized<P>` argument.
+#[derive(Debug, Clone)]
+struct Granted {
+    staff: Staff,
+    permission: &'static str,
+}
+
+/// Route middleware for guarded routes: authenticates and authorizes **before** any other extractor runs
+/// (a body that fails to parse must not answer 400 to a caller who may not call the route at all), then
+/// leaves the caller for `Authorized<P>`.
+pub async fn require<P: Permission, B: MessageBody + 'static>(
+    req: ServiceRequest,
+    next: Next<B>,
+) -> Result<ServiceResponse<EitherBody<B>>, actix_web::Error> {
+    let http = req.request().clone();
+    let result = match authenticate(&http).await {
+        Ok((staff, state)) => authorize::<P>(staff, &state, http.match_pattern()).await,
+        Err(err) => Err(err),
+    };
+    match result {
+        Ok(granted) => {
+            req.extensions_mut().insert(Granted {
+                staff: granted.staff,
+                permission: P::NAME,
+            });
+            Ok(next.call(req).await?.map_into_left_body())
+        }
+        Err(err) => Ok(req.error_response(err).map_into_right_body()),
+    }
+}
+
 impl<P: Permission> FromRequest for Authorized<P> {
     type Error = AuthError;
     type Future = Pin<Box<dyn Future<Output = Result<Self, AuthError>>>>;
 
     fn from_request(req: &HttpRequest, _payload: &mut Payload) -> Self::Future {
+        let granted = req
+            .extensions()
+            .get::<Granted>()
+            .filter(|g| g.permission == P::NAME)
+            .map(|g| g.staff.clone());
+        if let Some(staff) = granted {
+            return Box::pin(std::future::ready(Ok(Authorized::new(staff))));
+        }
+        // Not mounted through `Routes::guarded` (which runs `require` first): check here.
         let req = req.clone();
         Box::pin(async move {
             let (staff, state) = authenticate(&req).await?;

@@ -69,7 +69,7 @@ use actix_web::http::header::HeaderName;
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 
-pub use extract::client_address;
+pub use extract::{client_address, require};
 pub use permissions::Permission;
 
 use crate::audit::{Actor, AuditEntry, Outcome};

@@ -4,7 +4,9 @@
 //!
 //! Three walls keep a route from being added without an access decision:
 //! 1. [`Routes::guarded`] only accepts a handler whose **first argument is `Authorized<P>`** for the
-//!    permission `P` it declares (checked by the compiler through [`GuardedBy`]).
+//!    permission `P` it declares (checked by the compiler through [`GuardedBy`]), and mounts it behind
+//!    [`crate::auth::require`], which authenticates and authorizes before any other extractor runs — so a
+//!    caller without the permission gets 401/403, never a 400 about a body they may not send.
 //! 2. [`enforce_registry`], a middleware, answers 404 for any request that matched a route the registry does
 //!    not know (a route mounted with plain `cfg.route(...)` somewhere is dead, not open), and logs it.
 //! 3. `tests/api/route_inventory.rs` calls every registered route without a token (guarded ones must answer
@@ -19,8 +21,8 @@ use std::sync::Arc;
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::Method;
-use actix_web::middleware::Next;
-use actix_web::{FromRequest, Handler, Responder, ResponseError as _, web};
+use actix_web::middleware::{Next, from_fn};
+use actix_web::{FromRequest, Handler, Responder, ResponseError as _, guard, web};
 
 use crate::auth::{Authorized, Permission};
 use crate::error::ApiError;
@@ -127,7 +129,13 @@ impl<'a> Routes<'a> {
     {
         self.push(&method, path, Access::Permission(P::NAME));
         if let Some(cfg) = self.cfg.as_deref_mut() {
-            cfg.route(path, web::method(method).to(handler));
+            // Authorization runs as this resource's middleware, before any extractor reads the body.
+            cfg.service(
+                web::resource(path)
+                    .guard(guard::Method(method))
+                    .wrap(from_fn(crate::auth::require::<P, _>))
+                    .route(web::route().to(handler)),
+            );
         }
         self
     }
