@@ -10,10 +10,14 @@
 //! - [`channels`]: provider endpoints; [`intake`]: storing and processing reports; [`contacts`]: who
 //!   reached out; [`cases`]: cases and their timeline; [`triage`]: the first read of a report;
 //!   [`outbox`]: notifications written with the event that causes them.
+//! - [`auth`]: sign-in, tokens, permissions, need-to-know policy, key rotation; [`audit`]: the
+//!   hash-chained audit log.
 //! - [`routes`]: the route table and handlers; [`middleware`]: request ids, logging, security headers;
 //!   [`error`]: the HTTP error envelope.
 
 pub mod accounts;
+pub mod audit;
+pub mod auth;
 pub mod bootstrap;
 pub mod cases;
 pub mod channels;

@@ -20,6 +20,8 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     /// The triage engine with its rules loaded and validated.
     pub triage: Arc<Engine>,
+    /// The server's keys (JWT signing keys are read by auth).
+    pub keys: Arc<Keyset>,
 }
 
 impl AppState {
@@ -29,12 +31,7 @@ impl AppState {
             Some(dir) => Engine::from_dir(dir)?,
             None => Engine::embedded()?,
         };
-        Ok(AppState {
-            db,
-            crypto: Crypto::new(keys),
-            settings,
-            triage: Arc::new(engine),
-        })
+        Ok(AppState { db, crypto: Crypto::new(keys.clone()), settings, triage: Arc::new(engine), keys })
     }
 
     /// What report processing needs.

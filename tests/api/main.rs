@@ -5,7 +5,10 @@
 
 mod helpers;
 
+mod audit;
+mod auth;
 mod cli;
 mod health;
 mod intake;
+mod route_inventory;
 mod storage;
