@@ -31,7 +31,13 @@ impl AppState {
             Some(dir) => Engine::from_dir(dir)?,
             None => Engine::embedded()?,
         };
-        Ok(AppState { db, crypto: Crypto::new(keys.clone()), settings, triage: Arc::new(engine), keys })
+        Ok(AppState {
+            db,
+            crypto: Crypto::new(keys.clone()),
+            settings,
+            triage: Arc::new(engine),
+            keys,
+        })
     }
 
     /// What report processing needs.

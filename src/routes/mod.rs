@@ -6,8 +6,10 @@
 
 pub mod access_log;
 pub mod auth;
+pub mod cases;
 pub mod health;
 pub mod registry;
+pub mod reports;
 pub mod users;
 pub mod webhooks;
 
@@ -41,6 +43,8 @@ pub fn register(r: &mut Routes<'_>) {
     );
     auth::register(r);
     users::register(r);
+    cases::register(r);
+    reports::register(r);
     access_log::register(r);
 }
 

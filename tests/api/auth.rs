@@ -156,7 +156,7 @@ fn b64(value: &Value) -> String {
 fn hs256(header: &Value, claims: &Value, secret: &[u8]) -> String {
     use hmac::Mac as _;
     let signing_input = format!("{}.{}", b64(header), b64(claims));
-    let mut mac = <hmac::Hmac::<sha2::Sha256> as hmac::KeyInit>::new_from_slice(secret).unwrap();
+    let mut mac = <hmac::Hmac<sha2::Sha256> as hmac::KeyInit>::new_from_slice(secret).unwrap();
     mac.update(signing_input.as_bytes());
     format!(
         "{signing_input}.{}",

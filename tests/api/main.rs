@@ -7,6 +7,7 @@ mod helpers;
 
 mod audit;
 mod auth;
+mod cases;
 mod cli;
 mod health;
 mod intake;

@@ -34,7 +34,11 @@ const PUBLIC_ALLOWLIST: &[(&str, &str)] = &[
 
 /// Files that mount routes with their own `configure(cfg)`; each such block is declared with
 /// `Routes::public_routes`, and the registry middleware refuses anything it did not declare.
-const OWN_CONFIGURE: &[&str] = &["src/routes/health.rs", "src/routes/registry.rs", "src/routes/webhooks.rs"];
+const OWN_CONFIGURE: &[&str] = &[
+    "src/routes/health.rs",
+    "src/routes/registry.rs",
+    "src/routes/webhooks.rs",
+];
 
 fn concrete(path: &str) -> String {
     path.split('/')
