@@ -24,20 +24,25 @@ pub struct AppState {
     pub keys: Arc<Keyset>,
 }
 
+/// Loads and validates the triage rules: built in, or the files in `triage_rules_dir`.
+pub fn load_triage(settings: &Settings) -> Result<Arc<Engine>, RuleFileError> {
+    let engine = match &settings.triage_rules_dir {
+        Some(dir) => Engine::from_dir(dir)?,
+        None => Engine::embedded()?,
+    };
+    Ok(Arc::new(engine))
+}
+
 impl AppState {
-    /// Assembles the state, loading and validating the triage rules (built in, or `triage_rules_dir`).
-    pub fn load(settings: Arc<Settings>, db: Db, keys: Arc<Keyset>) -> Result<AppState, RuleFileError> {
-        let engine = match &settings.triage_rules_dir {
-            Some(dir) => Engine::from_dir(dir)?,
-            None => Engine::embedded()?,
-        };
-        Ok(AppState {
+    /// Assembles the state.
+    pub fn new(settings: Arc<Settings>, db: Db, keys: Arc<Keyset>, triage: Arc<Engine>) -> AppState {
+        AppState {
             db,
             crypto: Crypto::new(keys.clone()),
             settings,
-            triage: Arc::new(engine),
+            triage,
             keys,
-        })
+        }
     }
 
     /// What report processing needs.

@@ -305,8 +305,8 @@ pub async fn spawn_app_tweaked(
     let db = open_migrated(&settings);
     let listener = TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("bind: {e}"));
     let settings = Arc::new(settings);
-    let state =
-        AppState::load(settings.clone(), db.clone(), keys.clone()).unwrap_or_else(|e| panic!("state: {e}"));
+    let triage = komek::state::load_triage(&settings).unwrap_or_else(|e| panic!("triage rules: {e}"));
+    let state = AppState::new(settings.clone(), db.clone(), keys.clone(), triage);
     let app = Application::build(state, listener).unwrap_or_else(|e| panic!("build: {e}"));
     let address = format!("http://127.0.0.1:{}", app.port());
     let handle = app.handle();
