@@ -65,6 +65,12 @@ pub struct RawSettings {
     pub flood_threshold: u32,
     pub flood_window_minutes: u32,
     pub sms_parts_wait_secs: u32,
+    pub web_form_org: Option<String>,
+    pub web_form_min_fill_secs: u32,
+    pub web_form_submissions_per_hour: u32,
+    pub web_form_status_checks_per_hour: u32,
+    pub web_form_quick_exit_url: String,
+    pub trusted_proxies: String,
 }
 
 impl Default for RawSettings {
@@ -95,6 +101,12 @@ impl Default for RawSettings {
             flood_threshold: 10,
             flood_window_minutes: 10,
             sms_parts_wait_secs: 120,
+            web_form_org: None,
+            web_form_min_fill_secs: 3,
+            web_form_submissions_per_hour: 5,
+            web_form_status_checks_per_hour: 30,
+            web_form_quick_exit_url: DEFAULT_QUICK_EXIT_URL.to_owned(),
+            trusted_proxies: String::new(),
         }
     }
 }
@@ -154,7 +166,23 @@ pub struct Settings {
     pub flood_threshold: u32,
     pub flood_window: chrono::Duration,
     pub sms_parts_wait: chrono::Duration,
+    /// The organization whose form `/report` shows when no `?org=` is given.
+    pub web_form_org: String,
+    /// A form sent sooner than this after it was shown is refused as automated.
+    pub web_form_min_fill: Duration,
+    /// Reports one client address may send through the form per hour.
+    pub web_form_submissions_per_hour: u32,
+    /// Follow-up code checks one client address may make per hour.
+    pub web_form_status_checks_per_hour: u32,
+    /// Where the form's quick-exit button leads: a neutral page.
+    pub web_form_quick_exit_url: url::Url,
+    /// Reverse proxies whose `X-Forwarded-For` is believed for the client address.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
+
+/// The quick-exit target when none is configured: a weather search, nothing to do with Komek.
+pub const DEFAULT_QUICK_EXIT_URL: &str =
+    "https://www.google.com/search?q=%D0%BF%D0%BE%D0%B3%D0%BE%D0%B4%D0%B0";
 
 impl RawSettings {
     /// Reads defaults < `file` < environment.
@@ -238,6 +266,43 @@ impl RawSettings {
         if self.sms_parts_wait_secs > 3600 {
             return Err(invalid("sms_parts_wait_secs", "use at most 3600 seconds"));
         }
+        if self.web_form_min_fill_secs > 600 {
+            return Err(invalid("web_form_min_fill_secs", "use 0 to 600 seconds"));
+        }
+        if !(1..=10_000).contains(&self.web_form_submissions_per_hour) {
+            return Err(invalid("web_form_submissions_per_hour", "use 1 to 10000"));
+        }
+        if !(1..=10_000).contains(&self.web_form_status_checks_per_hour) {
+            return Err(invalid("web_form_status_checks_per_hour", "use 1 to 10000"));
+        }
+        let web_form_org = match self
+            .web_form_org
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+        {
+            Some(slug) => slug.to_owned(),
+            None => self.bootstrap_org_slug.clone(),
+        };
+        let web_form_quick_exit_url = url::Url::parse(self.web_form_quick_exit_url.trim())
+            .ok()
+            .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
+            .ok_or_else(|| {
+                invalid(
+                    "web_form_quick_exit_url",
+                    "use an https:// address of a neutral site (weather, news)",
+                )
+            })?;
+        let mut trusted_proxies = Vec::new();
+        for item in self.trusted_proxies.split([',', ' ']).filter(|s| !s.is_empty()) {
+            let ip = item.parse().map_err(|_| {
+                invalid(
+                    "trusted_proxies",
+                    format!("`{item}` is not an IP address; list addresses separated by commas"),
+                )
+            })?;
+            trusted_proxies.push(ip);
+        }
         tracing_subscriber::EnvFilter::try_new(&self.log)
             .map_err(|e| invalid("log", format!("not a log filter like `info,komek=debug`: {e}")))?;
         if production {
@@ -287,6 +352,12 @@ impl RawSettings {
             flood_threshold: self.flood_threshold,
             flood_window: chrono::Duration::minutes(i64::from(self.flood_window_minutes)),
             sms_parts_wait: chrono::Duration::seconds(i64::from(self.sms_parts_wait_secs)),
+            web_form_org,
+            web_form_min_fill: Duration::from_secs(u64::from(self.web_form_min_fill_secs)),
+            web_form_submissions_per_hour: self.web_form_submissions_per_hour,
+            web_form_status_checks_per_hour: self.web_form_status_checks_per_hour,
+            web_form_quick_exit_url,
+            trusted_proxies,
         })
     }
 }
@@ -430,6 +501,7 @@ mod tests {
             "keys_file",
             "smtp_url",
             "triage_rules_dir",
+            "web_form_org",
         ]);
         for name in names {
             assert!(

@@ -10,6 +10,7 @@
 //! - [`channels`]: provider endpoints; [`intake`]: storing and processing reports; [`contacts`]: who
 //!   reached out; [`cases`]: cases and their timeline; [`triage`]: the first read of a report;
 //!   [`outbox`]: notifications written with the event that causes them.
+//! - [`webform`]: the public web form at `/report` (pages, translations, anti-automation, its intake).
 //! - [`routes`]: the route table and handlers; [`middleware`]: request ids, logging, security headers;
 //!   [`error`]: the HTTP error envelope.
 
@@ -34,3 +35,4 @@ pub mod startup;
 pub mod state;
 pub mod telemetry;
 pub mod triage;
+pub mod webform;

@@ -20,6 +20,8 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     /// The triage engine with its rules loaded and validated.
     pub triage: Arc<Engine>,
+    /// The public web form's in-memory budgets (shared by every HTTP worker).
+    pub webform: Arc<crate::webform::WebFormState>,
 }
 
 impl AppState {
@@ -29,7 +31,9 @@ impl AppState {
             Some(dir) => Engine::from_dir(dir)?,
             None => Engine::embedded()?,
         };
+        let webform = Arc::new(crate::webform::WebFormState::new(&settings));
         Ok(AppState {
+            webform,
             db,
             crypto: Crypto::new(keys),
             settings,

@@ -10,7 +10,9 @@ use crate::error::ApiError;
 
 /// Mounts every route.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.configure(health::configure).configure(webhooks::configure);
+    cfg.configure(health::configure)
+        .configure(webhooks::configure)
+        .configure(crate::webform::configure);
 }
 
 /// The answer for any path that matches no route.
