@@ -9,3 +9,4 @@ mod cli;
 mod health;
 mod intake;
 mod storage;
+mod webform;
