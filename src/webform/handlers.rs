@@ -1,11 +1,12 @@
 //! The form's routes and the order of their checks.
 //!
-//! `POST /report`: body limit (413) → per-address budget (429) → CSRF token and cookie (403) → honeypot
-//! (400) → minimum fill time (400) → the organization (404) → the answers (400, saying what to fix) →
-//! store and open the case in one transaction (503 when the database is away) → the receipt page. Every
-//! refusal is a page in the person's language that keeps what they typed (except a body too large to read)
-//! with a fresh token, so pressing Send again works. Submissions that look automated (bad token, honeypot,
-//! too fast) count against the budget like stored ones; a person's typing mistakes do not.
+//! `POST /report`: body limit (413) → CSRF token and cookie (403) and minimum fill time (400) → the same
+//! form sent again (a reload, a retry) gets its earlier receipt → per-address budget (429) → honeypot
+//! (400) → the organization (404) → the answers (400, saying what to fix) → store and open the case in
+//! one transaction (503 when the database is away) → the receipt page. Every refusal is a page in the
+//! person's language that keeps what they typed (except a body too large to read) with a fresh token, so
+//! pressing Send again works. Submissions that look automated (bad token, honeypot, too fast) count
+//! against the budget like stored ones; a person's typing mistakes do not.
 //!
 //! `POST /report/status`: body limit → budget → CSRF → the code's keyed hash → the case's public status,
 //! or the same neutral "not found" for any code that matches nothing. The code travels only in the body.
@@ -26,6 +27,7 @@ use super::guard::{self, Purpose, TokenError};
 use super::i18n::Lang;
 use super::intake::{self, ContactWay, SafeContact, Submission, Under18};
 use super::pages::{self, Frame, Pages};
+use super::replay::Receipt;
 use crate::db::DbError;
 use crate::db::schema::organizations;
 use crate::domain::{CountryCode, OrgSlug, PhoneNumber};
@@ -102,11 +104,11 @@ struct Page<'a> {
 }
 
 impl<'a> Page<'a> {
-    fn new(req: &HttpRequest, state: &'a AppState) -> Result<Page<'a>, HttpResponse> {
+    fn new(req: &HttpRequest, state: &'a AppState) -> Result<Page<'a>, Box<HttpResponse>> {
         let exit = state.settings.web_form_quick_exit_url.as_str();
         let pages = Pages::embedded().map_err(|e| {
             tracing::error!(error = %e, "web form pages cannot be built");
-            pages::fallback(StatusCode::INTERNAL_SERVER_ERROR, exit)
+            Box::new(pages::fallback(StatusCode::INTERNAL_SERVER_ERROR, exit))
         })?;
         let Ask { lang, org } = ask(req, state);
         let https = state.settings.public_url.scheme() == "https";
@@ -356,7 +358,7 @@ fn refused(check: &'static str) {
 async fn show_form(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     let page = match Page::new(&req, &state) {
         Ok(page) => page,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     let slug = page
         .org
@@ -387,7 +389,7 @@ fn server_error(page: &Page<'_>, err: impl Into<DbError>, values: Option<&FormVa
 async fn submit(req: HttpRequest, payload: web::Payload, state: web::Data<AppState>) -> HttpResponse {
     let page = match Page::new(&req, &state) {
         Ok(page) => page,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     let Some(body) = read_body(&req, payload, REPORT_BODY_LIMIT).await else {
         refused("body_too_large");
@@ -404,11 +406,6 @@ async fn submit(req: HttpRequest, payload: web::Payload, state: web::Data<AppSta
     let values = FormValues::from_fields(&fields);
     let budget_key = page.address_key(&req);
     let budget = &state.webform.submissions;
-    if !budget.allows(&budget_key) {
-        refused("over_budget");
-        return page.form(StatusCode::TOO_MANY_REQUESTS, &values, Some("err_busy"));
-    }
-
     let cookie = guard::cookie_value(&req, page.https);
     let token = fields.get("token").map(String::as_str);
     let min_fill = state.settings.web_form_min_fill;
@@ -432,6 +429,15 @@ async fn submit(req: HttpRequest, payload: web::Payload, state: web::Data<AppSta
             }
             return page.form(status, &values, Some(message));
         }
+    }
+    // The token passed: it is this browser's. The same form sent again gets the same receipt.
+    let token = token.unwrap_or_default().to_owned();
+    if let Some(receipt) = state.webform.receipts.get(&state.crypto, &token) {
+        return receipt_page(&page, receipt);
+    }
+    if !budget.allows(&budget_key) {
+        refused("over_budget");
+        return page.form(StatusCode::TOO_MANY_REQUESTS, &values, Some("err_busy"));
     }
     if fields.get("website").is_some_and(|v| !v.is_empty()) {
         refused("honeypot");
@@ -481,21 +487,33 @@ async fn submit(req: HttpRequest, payload: web::Payload, state: web::Data<AppSta
     };
     budget.charge(&budget_key);
     tracing::info!(case = %receipt.reference, "web form report stored");
-    let done = context! { reference => receipt.reference, code => code };
+    let receipt = Receipt {
+        reference: receipt.reference,
+        code,
+    };
+    state
+        .webform
+        .receipts
+        .remember(&state.crypto, &token, receipt.clone());
+    receipt_page(&page, receipt)
+}
+
+fn receipt_page(page: &Page<'_>, receipt: Receipt) -> HttpResponse {
+    let done = context! { reference => receipt.reference, code => receipt.code };
     page.html(StatusCode::OK, "done.html", "/report", done)
 }
 
 async fn show_status(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     match Page::new(&req, &state) {
         Ok(page) => page.status_form(StatusCode::OK, None, None),
-        Err(response) => response,
+        Err(response) => *response,
     }
 }
 
 async fn check_status(req: HttpRequest, payload: web::Payload, state: web::Data<AppState>) -> HttpResponse {
     let page = match Page::new(&req, &state) {
         Ok(page) => page,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     let Some(body) = read_body(&req, payload, STATUS_BODY_LIMIT).await else {
         refused("body_too_large");

@@ -14,7 +14,9 @@
 //!   under a keyed hash of the address (the address is never stored or logged).
 //! * [`intake`]: storing a submission (report `web`, encrypted) and turning it into a case in the same
 //!   write transaction, the safe-contact answers, consents, and the follow-up code lookup.
-//! * [`handlers`]: the four routes and the order of checks.
+//! * [`replay`]: the same form sent twice (a reload, a retry on a bad connection) shows the same receipt
+//!   instead of opening a second case.
+//! * [`handlers`]: the routes and the order of checks.
 //!
 //! What people write is never logged; log lines name the check that refused a request, never its content.
 
@@ -23,6 +25,7 @@ pub mod handlers;
 pub mod i18n;
 pub mod intake;
 pub mod pages;
+pub mod replay;
 
 use std::time::Duration;
 
@@ -37,6 +40,8 @@ pub struct WebFormState {
     pub submissions: guard::Budget,
     /// Follow-up code checks per client address.
     pub status_checks: guard::Budget,
+    /// Receipts of recently sent forms.
+    pub receipts: replay::Receipts,
 }
 
 impl WebFormState {
@@ -46,6 +51,7 @@ impl WebFormState {
         WebFormState {
             submissions: guard::Budget::new(settings.web_form_submissions_per_hour, hour),
             status_checks: guard::Budget::new(settings.web_form_status_checks_per_hour, hour),
+            receipts: replay::Receipts::default(),
         }
     }
 }

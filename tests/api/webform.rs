@@ -184,7 +184,10 @@ fn unescape(value: &str) -> String {
 
 fn assert_page_is_safe(page: &Page, what: &str) {
     assert!(page.body.len() < 30 * 1024, "{what} is {} bytes", page.body.len());
-    assert!(!page.body.to_lowercase().contains("<script"), "{what} has a script");
+    assert!(
+        !page.body.to_lowercase().contains("<script"),
+        "{what} has a script"
+    );
     for attr in ["src=\"", "href=\"", "action=\""] {
         for piece in page.body.split(attr).skip(1) {
             let value = unescape(&piece[..piece.find('"').unwrap()]);
@@ -194,7 +197,12 @@ fn assert_page_is_safe(page: &Page, what: &str) {
             );
         }
     }
-    let header = |name: &str| page.headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let header = |name: &str| {
+        page.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+    };
     assert_eq!(header("content-security-policy"), CSP, "{what}");
     assert_eq!(header("cache-control"), "no-store", "{what}");
     assert_eq!(header("referrer-policy"), "no-referrer", "{what}");
@@ -204,7 +212,10 @@ fn assert_page_is_safe(page: &Page, what: &str) {
 async fn every_language_renders_small_self_contained_pages(backend: Backend) {
     let app = app(backend).await;
     for (lang, send) in LANGS {
-        for path in [format!("/report?lang={lang}"), format!("/report/status?lang={lang}")] {
+        for path in [
+            format!("/report?lang={lang}"),
+            format!("/report/status?lang={lang}"),
+        ] {
             let page = get(&app, &path, None, None).await;
             assert_eq!(page.status, 200, "{path}");
             assert!(page.body.contains(&format!("<html lang=\"{lang}\">")), "{path}");
@@ -232,7 +243,13 @@ async fn every_language_renders_small_self_contained_pages(backend: Backend) {
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_owned();
-    for part in ["__Host-komek-form=", "Path=/", "Secure", "HttpOnly", "SameSite=Strict"] {
+    for part in [
+        "__Host-komek-form=",
+        "Path=/",
+        "Secure",
+        "HttpOnly",
+        "SameSite=Strict",
+    ] {
         assert!(set_cookie.contains(part), "{set_cookie}");
     }
     assert!(!set_cookie.contains("Domain"));
@@ -261,11 +278,17 @@ async fn check(app: &TestApp, code: &str) -> Page {
 
 async fn a_submission_creates_one_report_and_one_case_and_its_code_shows_the_status(backend: Backend) {
     let app = app(backend).await;
-    let page = report(&app, |token| owned(answers(token, "Работодатель забрал паспорт, не платит"))).await;
+    let page = report(&app, |token| {
+        owned(answers(token, "Работодатель забрал паспорт, не платит"))
+    })
+    .await;
     assert_eq!(page.status, 200, "{}", page.body);
     assert_page_is_safe(&page, "receipt");
     let (reference, code) = reference_and_code(&page);
-    assert!(reference.starts_with("KMK-") && reference.len() == 10, "{reference}");
+    assert!(
+        reference.starts_with("KMK-") && reference.len() == 10,
+        "{reference}"
+    );
     let plain: String = code.chars().filter(|c| *c != '-').collect();
     assert!(plain.len() >= 10, "{code}");
     assert!(page.body.contains("Храните этот код в тайне"));
@@ -273,11 +296,17 @@ async fn a_submission_creates_one_report_and_one_case_and_its_code_shows_the_sta
     assert_eq!(app.count("reports WHERE triage_status = 'done'").await, 1);
     assert_eq!(app.count("cases").await, 1);
     assert_eq!(
-        app.count(&format!("cases WHERE reference = '{reference}' AND follow_up_code_hash IS NOT NULL"))
-            .await,
+        app.count(&format!(
+            "cases WHERE reference = '{reference}' AND follow_up_code_hash IS NOT NULL"
+        ))
+        .await,
         1
     );
-    assert_eq!(app.count(&format!("cases WHERE follow_up_code_hash LIKE '%{plain}%'")).await, 0);
+    assert_eq!(
+        app.count(&format!("cases WHERE follow_up_code_hash LIKE '%{plain}%'"))
+            .await,
+        0
+    );
     assert_eq!(app.count("consents WHERE purpose = 'report_storage'").await, 1);
 
     // The code, typed loosely, shows the status and nothing else.
@@ -314,9 +343,24 @@ async fn a_submission_creates_one_report_and_one_case_and_its_code_shows_the_sta
         assert!(page.body.contains("не найдено"), "{wrong}");
         assert!(!page.body.contains("закрыто") && !page.body.contains("получено"));
     }
+    // The same form sent again (a reload, a retry) shows the same receipt and opens nothing new.
+    let (cookie, token) = open(&app, "/report?lang=ru").await;
+    let fields = answers(&token, "второй раз");
+    let first = post(&app, "/report?lang=ru", Some(&cookie), &fields, None).await;
+    let again = post(&app, "/report?lang=ru", Some(&cookie), &fields, None).await;
+    assert_eq!(again.status, 200);
+    assert_eq!(reference_and_code(&first), reference_and_code(&again));
+    assert_eq!(app.count("cases").await, 2);
     // The status check needs its own form's token.
     let (cookie, token) = open(&app, "/report?lang=ru").await;
-    let page = post(&app, "/report/status", Some(&cookie), &[("token", &token), ("code", &code)], None).await;
+    let page = post(
+        &app,
+        "/report/status",
+        Some(&cookie),
+        &[("token", &token), ("code", &code)],
+        None,
+    )
+    .await;
     assert_eq!(page.status, 403);
 }
 
@@ -332,15 +376,24 @@ async fn the_yes_no_answers_raise_the_case(backend: Backend) {
     .await;
     assert_eq!(page.status, 200, "{}", page.body);
     assert_eq!(
-        app.count("cases WHERE child_victim = TRUE AND shelter_needed = TRUE AND risk IN ('high', 'critical')")
-            .await,
+        app.count(
+            "cases WHERE child_victim = TRUE AND shelter_needed = TRUE AND risk IN ('high', 'critical')"
+        )
+        .await,
         1
     );
     assert_eq!(app.count("outbox WHERE topic = 'case_child'").await, 1);
     // "No" lowers nothing, and a plain report stays plain.
-    let page = report(&app, |token| owned(with(answers(token, "We need help"), "under_18", "no"))).await;
+    let page = report(&app, |token| {
+        owned(with(answers(token, "We need help"), "under_18", "no"))
+    })
+    .await;
     assert_eq!(page.status, 200);
-    assert_eq!(app.count("cases WHERE child_victim = FALSE AND shelter_needed = FALSE").await, 1);
+    assert_eq!(
+        app.count("cases WHERE child_victim = FALSE AND shelter_needed = FALSE")
+            .await,
+        1
+    );
 }
 
 async fn missing_or_forged_csrf_is_refused_and_stores_nothing(backend: Backend) {
@@ -368,7 +421,11 @@ async fn missing_or_forged_csrf_is_refused_and_stores_nothing(backend: Backend) 
 async fn a_filled_honeypot_is_refused_and_stores_nothing(backend: Backend) {
     let app = app(backend).await;
     let (cookie, token) = open(&app, "/report?lang=en").await;
-    let fields = with(answers(&token, "buy cheap pills"), "website", "http://spam.example");
+    let fields = with(
+        answers(&token, "buy cheap pills"),
+        "website",
+        "http://spam.example",
+    );
     let page = post(&app, "/report?lang=en", Some(&cookie), &fields, None).await;
     assert_eq!(page.status, 400);
     assert!(page.body.contains("Please check the form"));
@@ -387,7 +444,14 @@ async fn a_form_sent_too_fast_is_refused_and_stores_nothing(backend: Backend) {
     )
     .await;
     let (cookie, token) = open(&app, "/report?lang=tg").await;
-    let page = post(&app, "/report?lang=tg", Some(&cookie), &answers(&token, "кӯмак"), None).await;
+    let page = post(
+        &app,
+        "/report?lang=tg",
+        Some(&cookie),
+        &answers(&token, "кӯмак"),
+        None,
+    )
+    .await;
     assert_eq!(page.status, 400);
     assert!(page.body.contains("<html lang=\"tg\">") && page.body.contains("кӯмак"));
     assert_eq!(app.count("reports").await, 0);
@@ -418,7 +482,10 @@ async fn over_the_budget_is_429_and_a_spoofed_forwarded_for_does_not_help(backen
         Some(("X-Forwarded-For", "203.0.113.9")),
     )
     .await;
-    assert_eq!(page.status, 429, "X-Forwarded-For from an untrusted peer is ignored");
+    assert_eq!(
+        page.status, 429,
+        "X-Forwarded-For from an untrusted peer is ignored"
+    );
     assert_eq!(app.count("reports").await, 2);
 }
 
@@ -426,14 +493,35 @@ async fn an_oversized_body_is_413_and_stores_nothing(backend: Backend) {
     let app = app(backend).await;
     let (cookie, token) = open(&app, "/report?lang=uz").await;
     let long = "a".repeat(40 * 1024);
-    let page = post(&app, "/report?lang=uz", Some(&cookie), &answers(&token, &long), None).await;
+    let page = post(
+        &app,
+        "/report?lang=uz",
+        Some(&cookie),
+        &answers(&token, &long),
+        None,
+    )
+    .await;
     assert_eq!(page.status, 413);
     assert!(page.body.contains("<html lang=\"uz\">") && page.body.contains("juda uzun"));
     // Within the body limit but over the text limit: 400, saying what to fix.
     let long = "b".repeat(4001);
-    let page = post(&app, "/report?lang=uz", Some(&cookie), &answers(&token, &long), None).await;
+    let page = post(
+        &app,
+        "/report?lang=uz",
+        Some(&cookie),
+        &answers(&token, &long),
+        None,
+    )
+    .await;
     assert_eq!(page.status, 400);
-    let page = post(&app, "/report/status", Some(&cookie), &[("code", &"c".repeat(8 * 1024))], None).await;
+    let page = post(
+        &app,
+        "/report/status",
+        Some(&cookie),
+        &[("code", &"c".repeat(8 * 1024))],
+        None,
+    )
+    .await;
     assert_eq!(page.status, 413);
     assert_eq!(app.count("reports").await, 0);
 }
@@ -441,16 +529,27 @@ async fn an_oversized_body_is_413_and_stores_nothing(backend: Backend) {
 async fn a_contact_is_recorded_only_when_sms_or_a_call_was_declared_safe(backend: Backend) {
     let app = app(backend).await;
     // A number typed without saying contact is safe is dropped.
-    let page = report(&app, |token| owned(with(answers(token, "help"), "phone", "+7 701 555 12 34"))).await;
+    let page = report(&app, |token| {
+        owned(with(answers(token, "help"), "phone", "+7 701 555 12 34"))
+    })
+    .await;
     assert_eq!(page.status, 200);
     assert_eq!(app.count("contacts").await, 0);
     assert_eq!(app.count("consents WHERE purpose LIKE 'contact%'").await, 0);
-    assert_eq!(app.count("cases WHERE contact_id IS NULL AND silent = TRUE").await, 1);
+    assert_eq!(
+        app.count("cases WHERE contact_id IS NULL AND silent = TRUE")
+            .await,
+        1
+    );
 
     // SMS chosen without a number, or with one that cannot be read: 400, nothing stored.
     for phone in ["", "not a number"] {
         let page = report(&app, |token| {
-            owned(with(with(answers(token, "help"), "contact", "sms"), "phone", phone))
+            owned(with(
+                with(answers(token, "help"), "contact", "sms"),
+                "phone",
+                phone,
+            ))
         })
         .await;
         assert_eq!(page.status, 400, "{phone}");
@@ -459,25 +558,45 @@ async fn a_contact_is_recorded_only_when_sms_or_a_call_was_declared_safe(backend
 
     // SMS declared safe, in the national format of the organization's country.
     let page = report(&app, |token| {
-        let fields = with(with(answers(token, "help"), "contact", "sms"), "phone", "8 701 555 12 34");
+        let fields = with(
+            with(answers(token, "help"), "contact", "sms"),
+            "phone",
+            "8 701 555 12 34",
+        );
         owned(with(fields, "hours", "after 18:00"))
     })
     .await;
     assert_eq!(page.status, 200, "{}", page.body);
     assert_eq!(app.count("contacts WHERE safe_contact_enc IS NOT NULL").await, 1);
-    assert_eq!(app.count("consents WHERE purpose = 'contact_sms' AND source = 'web'").await, 1);
-    assert_eq!(app.count("cases WHERE contact_id IS NOT NULL AND silent = TRUE").await, 1);
+    assert_eq!(
+        app.count("consents WHERE purpose = 'contact_sms' AND source = 'web'")
+            .await,
+        1
+    );
+    assert_eq!(
+        app.count("cases WHERE contact_id IS NOT NULL AND silent = TRUE")
+            .await,
+        1
+    );
     assert_eq!(app.count("reports WHERE contact_id IS NOT NULL").await, 1);
 
     // A call declared safe: the case may be phoned. The same number is the same contact.
     let page = report(&app, |token| {
-        owned(with(with(answers(token, "help"), "contact", "call"), "phone", "+77015551234"))
+        owned(with(
+            with(answers(token, "help"), "contact", "call"),
+            "phone",
+            "+77015551234",
+        ))
     })
     .await;
     assert_eq!(page.status, 200);
     assert_eq!(app.count("contacts").await, 1);
     assert_eq!(app.count("consents WHERE purpose = 'contact_call'").await, 1);
-    assert_eq!(app.count("cases WHERE contact_id IS NOT NULL AND silent = FALSE").await, 1);
+    assert_eq!(
+        app.count("cases WHERE contact_id IS NOT NULL AND silent = FALSE")
+            .await,
+        1
+    );
     // Each web report opened its own case: a typed number never threads into someone's case.
     assert_eq!(app.count("cases").await, 3);
 }
@@ -487,12 +606,30 @@ async fn another_organization_form_and_unknown_organizations(backend: Backend) {
     app.create_org("ngo-bishkek", Some("KG")).await;
     let page = get(&app, "/report?org=ngo-bishkek&lang=ky", None, None).await;
     assert_eq!(page.status, 200);
-    assert!(page.body.contains("org=ngo-bishkek"), "links keep the organization");
+    assert!(
+        page.body.contains("org=ngo-bishkek"),
+        "links keep the organization"
+    );
     let (cookie, token) = open(&app, "/report?org=ngo-bishkek&lang=ky").await;
-    let fields = with(with(answers(&token, "жардам"), "contact", "sms"), "phone", "0555 123 456");
-    let page = post(&app, "/report?org=ngo-bishkek&lang=ky", Some(&cookie), &fields, None).await;
+    let fields = with(
+        with(answers(&token, "жардам"), "contact", "sms"),
+        "phone",
+        "0555 123 456",
+    );
+    let page = post(
+        &app,
+        "/report?org=ngo-bishkek&lang=ky",
+        Some(&cookie),
+        &fields,
+        None,
+    )
+    .await;
     assert_eq!(page.status, 200, "{}", page.body);
-    assert_eq!(app.count("contacts").await, 1, "a Kyrgyz national number, read with KG");
+    assert_eq!(
+        app.count("contacts").await,
+        1,
+        "a Kyrgyz national number, read with KG"
+    );
     for path in ["/report?org=nobody", "/report?org=%3Cscript%3E"] {
         let page = get(&app, path, None, None).await;
         assert_eq!(page.status, 404, "{path}");
@@ -564,7 +701,10 @@ async fn form_text_is_not_stored_or_logged_in_clear(backend: Backend) {
     for (name, bytes) in &haystacks {
         let hay = String::from_utf8_lossy(bytes);
         for needle in &needles {
-            assert!(!hay.contains(needle.as_str()), "{name} contains what was typed in clear");
+            assert!(
+                !hay.contains(needle.as_str()),
+                "{name} contains what was typed in clear"
+            );
         }
     }
 }
