@@ -478,6 +478,42 @@ mod tests {
     }
 
     #[test]
+    fn web_form_settings_are_checked() -> Result<(), ConfigError> {
+        let settings = RawSettings::default().validate()?;
+        assert_eq!(
+            settings.web_form_org, "hotline",
+            "defaults to the bootstrap organization"
+        );
+        assert_eq!(settings.web_form_min_fill, Duration::from_secs(3));
+        assert!(settings.trusted_proxies.is_empty());
+        let raw = RawSettings {
+            trusted_proxies: "127.0.0.1, ::1".into(),
+            web_form_org: Some("ngo".into()),
+            ..RawSettings::default()
+        };
+        let settings = raw.validate()?;
+        assert_eq!(settings.trusted_proxies.len(), 2);
+        assert_eq!(settings.web_form_org, "ngo");
+        for bad in [
+            RawSettings {
+                trusted_proxies: "10.0.0.0/8".into(),
+                ..RawSettings::default()
+            },
+            RawSettings {
+                web_form_quick_exit_url: "javascript:alert(1)".into(),
+                ..RawSettings::default()
+            },
+            RawSettings {
+                web_form_submissions_per_hour: 0,
+                ..RawSettings::default()
+            },
+        ] {
+            assert!(bad.validate().is_err());
+        }
+        Ok(())
+    }
+
+    #[test]
     fn smtp_url_never_prints() -> Result<(), ConfigError> {
         let raw = RawSettings {
             smtp_url: Some("smtp://user:secret@mail:587".into()),

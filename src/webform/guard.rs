@@ -298,6 +298,32 @@ mod tests {
     }
 
     #[test]
+    fn forwarded_for_is_believed_only_from_trusted_proxies() -> Result<(), Box<dyn std::error::Error>> {
+        use actix_web::test::TestRequest;
+        let proxy: IpAddr = "127.0.0.1".parse()?;
+        let request = |peer: &str, xff: Option<&str>| {
+            let mut req =
+                TestRequest::default().peer_addr(peer.parse().unwrap_or_else(|_| ([0, 0, 0, 0], 0).into()));
+            if let Some(xff) = xff {
+                req = req.insert_header(("X-Forwarded-For", xff));
+            }
+            req.to_http_request()
+        };
+        let spoofed = request("198.51.100.7:5000", Some("203.0.113.1"));
+        assert_eq!(client_address(&spoofed, &[proxy]), Some("198.51.100.7".parse()?));
+        let proxied = request("127.0.0.1:5000", Some("203.0.113.1, 198.51.100.9"));
+        assert_eq!(client_address(&proxied, &[proxy]), Some("198.51.100.9".parse()?));
+        let direct = request("127.0.0.1:5000", None);
+        assert_eq!(client_address(&direct, &[proxy]), Some(proxy));
+        let c = crypto()?;
+        let a = address_key(&c, Some("2001:db8:1:2:aaaa::1".parse()?));
+        let b = address_key(&c, Some("2001:db8:1:2:bbbb::2".parse()?));
+        assert_eq!(a, b, "one IPv6 /64 is one client");
+        assert!(!a.contains("2001"));
+        Ok(())
+    }
+
+    #[test]
     fn budget_counts_per_key_within_the_window() {
         let budget = Budget::new(2, Duration::from_secs(3600));
         assert!(budget.allows("a"));
