@@ -5,8 +5,8 @@
 //! (400) → the organization (404) → the answers (400, saying what to fix) → store and open the case in
 //! one transaction (503 when the database is away) → the receipt page. Every refusal is a page in the
 //! person's language that keeps what they typed (except a body too large to read) with a fresh token, so
-//! pressing Send again works. Submissions that look automated (bad token, honeypot, too fast) count
-//! against the budget like stored ones; a person's typing mistakes do not.
+//! pressing Send again works. Submissions that look automated (honeypot, too fast) count against the
+//! budget like stored ones; a person's typing mistakes and a lost cookie do not.
 //!
 //! `POST /report/status`: body limit → budget → CSRF → the code's keyed hash → the case's public status,
 //! or the same neutral "not found" for any code that matches nothing. The code travels only in the body.
@@ -424,7 +424,9 @@ async fn submit(req: HttpRequest, payload: web::Payload, state: web::Data<AppSta
                 TokenError::Forged | TokenError::Expired => (StatusCode::FORBIDDEN, "err_token"),
                 TokenError::TooFast => (StatusCode::BAD_REQUEST, "err_check"),
             };
-            if err != TokenError::Expired {
+            // Too fast is a robot's sign; a missing cookie or an old page is usually a person whose
+            // browser was closed in between, and costs them nothing.
+            if err == TokenError::TooFast {
                 budget.charge(&budget_key);
             }
             return page.form(status, &values, Some(message));

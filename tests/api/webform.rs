@@ -19,6 +19,7 @@ backend_tests!(
     a_contact_is_recorded_only_when_sms_or_a_call_was_declared_safe,
     another_organization_form_and_unknown_organizations,
     form_text_is_not_stored_or_logged_in_clear,
+    with_the_database_unavailable_the_form_answers_503_and_keeps_the_text,
 );
 
 const COOKIE: &str = "__Host-komek-form";
@@ -707,4 +708,103 @@ async fn form_text_is_not_stored_or_logged_in_clear(backend: Backend) {
             );
         }
     }
+}
+
+async fn with_the_database_unavailable_the_form_answers_503_and_keeps_the_text(backend: Backend) {
+    use diesel::Connection as _;
+    use diesel::connection::SimpleConnection as _;
+    let app = app_with(
+        backend,
+        AppOptions {
+            sqlite_busy_timeout_ms: 200,
+            db_checkout_timeout_ms: 500,
+            ..AppOptions::default()
+        },
+    )
+    .await;
+    let (cookie, token) = open(&app, "/report?lang=en").await;
+    let what = "they locked us in the workshop";
+    // SQLite: another process holds the write lock. PostgreSQL: the database refuses connections.
+    let mut sqlite_lock = None;
+    match backend {
+        Backend::Sqlite => {
+            let path = app.storage.dir.path().join("komek.db");
+            let (stop_tx, stop_rx) = std::sync::mpsc::channel::<()>();
+            let (held_tx, held_rx) = std::sync::mpsc::channel::<()>();
+            let holder = std::thread::spawn(move || {
+                let mut conn = diesel::SqliteConnection::establish(path.to_str().unwrap()).unwrap();
+                conn.batch_execute("BEGIN EXCLUSIVE").unwrap();
+                held_tx.send(()).unwrap();
+                let _ = stop_rx.recv();
+                conn.batch_execute("ROLLBACK").unwrap();
+            });
+            held_rx.recv().unwrap();
+            sqlite_lock = Some((stop_tx, holder));
+        }
+        Backend::Postgres => {
+            let name = app
+                .storage
+                .pg
+                .as_ref()
+                .unwrap()
+                .url
+                .rsplit('/')
+                .next()
+                .unwrap()
+                .to_owned();
+            let mut admin = diesel::PgConnection::establish(&crate::helpers::postgres_admin_url()).unwrap();
+            admin
+                .batch_execute(&format!(
+                    "ALTER DATABASE {name} ALLOW_CONNECTIONS false; \
+                     SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}';"
+                ))
+                .unwrap();
+        }
+    }
+    let page = post(
+        &app,
+        "/report?lang=en",
+        Some(&cookie),
+        &answers(&token, what),
+        None,
+    )
+    .await;
+    assert_eq!(page.status, 503, "{}", page.body);
+    assert!(page.body.contains(what), "the text is kept to send again");
+    assert!(page.body.contains("try again"));
+    match sqlite_lock {
+        Some((stop, holder)) => {
+            stop.send(()).unwrap();
+            holder.join().unwrap();
+        }
+        None => {
+            let name = app
+                .storage
+                .pg
+                .as_ref()
+                .unwrap()
+                .url
+                .rsplit('/')
+                .next()
+                .unwrap()
+                .to_owned();
+            let mut admin = diesel::PgConnection::establish(&crate::helpers::postgres_admin_url()).unwrap();
+            admin
+                .batch_execute(&format!("ALTER DATABASE {name} ALLOW_CONNECTIONS true"))
+                .unwrap();
+        }
+    }
+    assert_eq!(app.count("reports").await, 0);
+    // Sending again once the database is back works (the page gave a fresh token).
+    let retry = page.token();
+    let page = post(
+        &app,
+        "/report?lang=en",
+        Some(&cookie),
+        &answers(&retry, what),
+        None,
+    )
+    .await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert_eq!(app.count("cases").await, 1);
 }
