@@ -12,6 +12,7 @@
 //!   [`outbox`]: notifications written with the event that causes them.
 //! - [`auth`]: sign-in, tokens, permissions, need-to-know policy, key rotation; [`audit`]: the
 //!   hash-chained audit log.
+//! - [`webform`]: the public web form at `/report` (pages, translations, anti-automation, its intake).
 //! - [`routes`]: the route table and handlers; [`middleware`]: request ids, logging, security headers;
 //!   [`error`]: the HTTP error envelope.
 
@@ -38,3 +39,4 @@ pub mod startup;
 pub mod state;
 pub mod telemetry;
 pub mod triage;
+pub mod webform;

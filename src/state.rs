@@ -22,6 +22,8 @@ pub struct AppState {
     pub triage: Arc<Engine>,
     /// The server's keys (JWT signing keys are read by auth).
     pub keys: Arc<Keyset>,
+    /// The public web form's in-memory budgets (shared by every HTTP worker).
+    pub webform: Arc<crate::webform::WebFormState>,
 }
 
 /// Loads and validates the triage rules: built in, or the files in `triage_rules_dir`.
@@ -36,12 +38,14 @@ pub fn load_triage(settings: &Settings) -> Result<Arc<Engine>, RuleFileError> {
 impl AppState {
     /// Assembles the state.
     pub fn new(settings: Arc<Settings>, db: Db, keys: Arc<Keyset>, triage: Arc<Engine>) -> AppState {
+        let webform = Arc::new(crate::webform::WebFormState::new(&settings));
         AppState {
             db,
             crypto: Crypto::new(keys.clone()),
             settings,
             triage,
             keys,
+            webform,
         }
     }
 

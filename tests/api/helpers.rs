@@ -155,6 +155,14 @@ pub struct AppOptions {
     pub db_checkout_timeout_ms: u64,
     pub sqlite_busy_timeout_ms: u32,
     pub flood_threshold: u32,
+    /// The web form's minimum fill time (0 in tests unless a test checks it).
+    pub web_form_min_fill_secs: u32,
+    /// Web form reports per client address per hour.
+    pub web_form_submissions_per_hour: u32,
+    /// Follow-up code checks per client address per hour.
+    pub web_form_status_checks_per_hour: u32,
+    /// The organization `/report` shows without `?org=`.
+    pub web_form_org: Option<String>,
 }
 
 impl Default for AppOptions {
@@ -164,6 +172,10 @@ impl Default for AppOptions {
             db_checkout_timeout_ms: 2_000,
             sqlite_busy_timeout_ms: 5_000,
             flood_threshold: 10,
+            web_form_min_fill_secs: 0,
+            web_form_submissions_per_hour: 1000,
+            web_form_status_checks_per_hour: 1000,
+            web_form_org: None,
         }
     }
 }
@@ -277,6 +289,10 @@ pub fn test_settings(storage: &TestStorage, options: &AppOptions) -> Settings {
         db_checkout_timeout_ms: options.db_checkout_timeout_ms,
         sqlite_busy_timeout_ms: options.sqlite_busy_timeout_ms,
         flood_threshold: options.flood_threshold,
+        web_form_min_fill_secs: options.web_form_min_fill_secs,
+        web_form_submissions_per_hour: options.web_form_submissions_per_hour,
+        web_form_status_checks_per_hour: options.web_form_status_checks_per_hour,
+        web_form_org: options.web_form_org.clone(),
         shutdown_timeout_secs: 1,
         ..RawSettings::default()
     };

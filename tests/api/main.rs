@@ -13,3 +13,4 @@ mod health;
 mod intake;
 mod route_inventory;
 mod storage;
+mod webform;
