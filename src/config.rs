@@ -212,7 +212,12 @@ impl RawSettings {
         }
         figment = figment.merge(
             Env::prefixed("KOMEK_")
-                .filter(|key| !key.as_str().starts_with("test_") && key.as_str() != "config"),
+                // KOMEK_CONFIG and KOMEK_CHANNEL_SECRET are command-line arguments and KOMEK_TEST_* belong to
+                // the test suite (set for every `cargo` command in this repository): none are settings.
+                .filter(|key| {
+                    let key = key.as_str().to_ascii_lowercase();
+                    !key.starts_with("test_") && !matches!(key.as_str(), "config" | "channel_secret")
+                }),
         );
         figment.extract().map_err(|e| ConfigError::Load(e.to_string()))
     }
