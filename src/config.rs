@@ -51,6 +51,9 @@ pub struct RawSettings {
     pub log: String,
     pub log_format: LogFormat,
     pub require_mfa: bool,
+    pub access_token_ttl_secs: u64,
+    pub session_idle_timeout_secs: u64,
+    pub session_absolute_timeout_secs: u64,
     pub sqlite_synchronous: SqliteSynchronous,
     pub sqlite_busy_timeout_ms: u32,
     pub db_pool_size: u32,
@@ -65,6 +68,12 @@ pub struct RawSettings {
     pub flood_threshold: u32,
     pub flood_window_minutes: u32,
     pub sms_parts_wait_secs: u32,
+    pub web_form_org: Option<String>,
+    pub web_form_min_fill_secs: u32,
+    pub web_form_submissions_per_hour: u32,
+    pub web_form_status_checks_per_hour: u32,
+    pub web_form_quick_exit_url: String,
+    pub trusted_proxies: String,
     pub ivr_fallback_number: Option<String>,
     pub ivr_prompts_dir: Option<PathBuf>,
     pub ivr_ring_timeout_secs: u32,
@@ -85,6 +94,9 @@ impl Default for RawSettings {
             log: "info".to_owned(),
             log_format: LogFormat::Pretty,
             require_mfa: true,
+            access_token_ttl_secs: 600,
+            session_idle_timeout_secs: 900,
+            session_absolute_timeout_secs: 36_000,
             sqlite_synchronous: SqliteSynchronous::Full,
             sqlite_busy_timeout_ms: 5_000,
             db_pool_size: 8,
@@ -99,6 +111,12 @@ impl Default for RawSettings {
             flood_threshold: 10,
             flood_window_minutes: 10,
             sms_parts_wait_secs: 120,
+            web_form_org: None,
+            web_form_min_fill_secs: 3,
+            web_form_submissions_per_hour: 5,
+            web_form_status_checks_per_hour: 30,
+            web_form_quick_exit_url: DEFAULT_QUICK_EXIT_URL.to_owned(),
+            trusted_proxies: String::new(),
             ivr_fallback_number: None,
             ivr_prompts_dir: None,
             ivr_ring_timeout_secs: 20,
@@ -148,6 +166,13 @@ pub struct Settings {
     pub log: String,
     pub log_format: LogFormat,
     pub require_mfa: bool,
+    /// Lifetime of an access token (at most 15 minutes).
+    pub access_token_ttl: Duration,
+    /// A session ends after this long without a token refresh.
+    pub session_idle_timeout: Duration,
+    /// A session ends after this long however active it is.
+    pub session_absolute_timeout: Duration,
+    /// The header a trusted reverse proxy writes the client address into (rate limiting only).
     pub sqlite_synchronous: SqliteSynchronous,
     pub sqlite_busy_timeout_ms: u32,
     pub db_pool_size: u32,
@@ -162,6 +187,18 @@ pub struct Settings {
     pub flood_threshold: u32,
     pub flood_window: chrono::Duration,
     pub sms_parts_wait: chrono::Duration,
+    /// The organization whose form `/report` shows when no `?org=` is given.
+    pub web_form_org: String,
+    /// A form sent sooner than this after it was shown is refused as automated.
+    pub web_form_min_fill: Duration,
+    /// Reports one client address may send through the form per hour.
+    pub web_form_submissions_per_hour: u32,
+    /// Follow-up code checks one client address may make per hour.
+    pub web_form_status_checks_per_hour: u32,
+    /// Where the form's quick-exit button leads: a neutral page.
+    pub web_form_quick_exit_url: url::Url,
+    /// Reverse proxies whose `X-Forwarded-For` is believed for the client address.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
     /// Another number callers are told to ring when the IVR cannot reach the database (digits only).
     pub ivr_fallback_number: Option<String>,
     /// A folder of human recordings replacing the built-in prompts (`LANG/ID.wav` or `LANG/ID.mp3`).
@@ -169,6 +206,10 @@ pub struct Settings {
     pub ivr_ring_timeout_secs: u32,
     pub ivr_record_max_secs: u32,
 }
+
+/// The quick-exit target when none is configured: a weather search, nothing to do with Komek.
+pub const DEFAULT_QUICK_EXIT_URL: &str =
+    "https://www.google.com/search?q=%D0%BF%D0%BE%D0%B3%D0%BE%D0%B4%D0%B0";
 
 impl RawSettings {
     /// Reads defaults < `file` < environment.
@@ -185,9 +226,11 @@ impl RawSettings {
         }
         figment = figment.merge(
             Env::prefixed("KOMEK_")
-                // KOMEK_CONFIG and KOMEK_CHANNEL_SECRET are command-line arguments, not settings.
+                // KOMEK_CONFIG and KOMEK_CHANNEL_SECRET are command-line arguments and KOMEK_TEST_* belong to
+                // the test suite (set for every `cargo` command in this repository): none are settings.
                 .filter(|key| {
-                    !key.as_str().starts_with("test_") && !matches!(key.as_str(), "config" | "channel_secret")
+                    let key = key.as_str().to_ascii_lowercase();
+                    !key.starts_with("test_") && !matches!(key.as_str(), "config" | "channel_secret")
                 }),
         );
         figment.extract().map_err(|e| ConfigError::Load(e.to_string()))
@@ -255,6 +298,60 @@ impl RawSettings {
         if self.sms_parts_wait_secs > 3600 {
             return Err(invalid("sms_parts_wait_secs", "use at most 3600 seconds"));
         }
+        if !(60..=900).contains(&self.access_token_ttl_secs) {
+            return Err(invalid(
+                "access_token_ttl_secs",
+                "use 60 to 900 seconds (access tokens live at most 15 minutes)",
+            ));
+        }
+        if !(60..=86_400).contains(&self.session_idle_timeout_secs) {
+            return Err(invalid("session_idle_timeout_secs", "use 60 to 86400 seconds"));
+        }
+        if self.session_absolute_timeout_secs < self.session_idle_timeout_secs
+            || self.session_absolute_timeout_secs > 7 * 86_400
+        {
+            return Err(invalid(
+                "session_absolute_timeout_secs",
+                "use at least session_idle_timeout_secs and at most 604800 seconds (7 days)",
+            ));
+        }
+        if self.web_form_min_fill_secs > 600 {
+            return Err(invalid("web_form_min_fill_secs", "use 0 to 600 seconds"));
+        }
+        if !(1..=10_000).contains(&self.web_form_submissions_per_hour) {
+            return Err(invalid("web_form_submissions_per_hour", "use 1 to 10000"));
+        }
+        if !(1..=10_000).contains(&self.web_form_status_checks_per_hour) {
+            return Err(invalid("web_form_status_checks_per_hour", "use 1 to 10000"));
+        }
+        let web_form_org = match self
+            .web_form_org
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+        {
+            Some(slug) => slug.to_owned(),
+            None => self.bootstrap_org_slug.clone(),
+        };
+        let web_form_quick_exit_url = url::Url::parse(self.web_form_quick_exit_url.trim())
+            .ok()
+            .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
+            .ok_or_else(|| {
+                invalid(
+                    "web_form_quick_exit_url",
+                    "use an https:// address of a neutral site (weather, news)",
+                )
+            })?;
+        let mut trusted_proxies = Vec::new();
+        for item in self.trusted_proxies.split([',', ' ']).filter(|s| !s.is_empty()) {
+            let ip = item.parse().map_err(|_| {
+                invalid(
+                    "trusted_proxies",
+                    format!("`{item}` is not an IP address; list addresses separated by commas"),
+                )
+            })?;
+            trusted_proxies.push(ip);
+        }
         let ivr_fallback_number = match self.ivr_fallback_number.as_deref().map(str::trim) {
             Some(raw) if !raw.is_empty() => Some(parse_fallback_number(raw)?),
             _ => None,
@@ -308,6 +405,9 @@ impl RawSettings {
             log: self.log,
             log_format: self.log_format,
             require_mfa: self.require_mfa,
+            access_token_ttl: Duration::from_secs(self.access_token_ttl_secs),
+            session_idle_timeout: Duration::from_secs(self.session_idle_timeout_secs),
+            session_absolute_timeout: Duration::from_secs(self.session_absolute_timeout_secs),
             sqlite_synchronous: self.sqlite_synchronous,
             sqlite_busy_timeout_ms: self.sqlite_busy_timeout_ms,
             db_pool_size: self.db_pool_size,
@@ -322,6 +422,12 @@ impl RawSettings {
             flood_threshold: self.flood_threshold,
             flood_window: chrono::Duration::minutes(i64::from(self.flood_window_minutes)),
             sms_parts_wait: chrono::Duration::seconds(i64::from(self.sms_parts_wait_secs)),
+            web_form_org,
+            web_form_min_fill: Duration::from_secs(u64::from(self.web_form_min_fill_secs)),
+            web_form_submissions_per_hour: self.web_form_submissions_per_hour,
+            web_form_status_checks_per_hour: self.web_form_status_checks_per_hour,
+            web_form_quick_exit_url,
+            trusted_proxies,
             ivr_fallback_number,
             ivr_prompts_dir: self.ivr_prompts_dir,
             ivr_ring_timeout_secs: self.ivr_ring_timeout_secs,
@@ -462,6 +568,42 @@ mod tests {
     }
 
     #[test]
+    fn web_form_settings_are_checked() -> Result<(), ConfigError> {
+        let settings = RawSettings::default().validate()?;
+        assert_eq!(
+            settings.web_form_org, "hotline",
+            "defaults to the bootstrap organization"
+        );
+        assert_eq!(settings.web_form_min_fill, Duration::from_secs(3));
+        assert!(settings.trusted_proxies.is_empty());
+        let raw = RawSettings {
+            trusted_proxies: "127.0.0.1, ::1".into(),
+            web_form_org: Some("ngo".into()),
+            ..RawSettings::default()
+        };
+        let settings = raw.validate()?;
+        assert_eq!(settings.trusted_proxies.len(), 2);
+        assert_eq!(settings.web_form_org, "ngo");
+        for bad in [
+            RawSettings {
+                trusted_proxies: "10.0.0.0/8".into(),
+                ..RawSettings::default()
+            },
+            RawSettings {
+                web_form_quick_exit_url: "javascript:alert(1)".into(),
+                ..RawSettings::default()
+            },
+            RawSettings {
+                web_form_submissions_per_hour: 0,
+                ..RawSettings::default()
+            },
+        ] {
+            assert!(bad.validate().is_err());
+        }
+        Ok(())
+    }
+
+    #[test]
     fn the_ivr_fallback_number_keeps_its_digits() -> Result<(), ConfigError> {
         let raw = RawSettings {
             ivr_fallback_number: Some("+7 (727) 150-00-00".into()),
@@ -516,6 +658,7 @@ mod tests {
             "triage_rules_dir",
             "ivr_fallback_number",
             "ivr_prompts_dir",
+            "web_form_org",
         ]);
         for name in names {
             assert!(

@@ -11,14 +11,20 @@
 //!   reached out; [`cases`]: cases and their timeline; [`triage`]: the first read of a report;
 //!   [`outbox`]: notifications written with the event that causes them; [`ivr`]: the phone menu, from the
 //!   first ring to the report a call becomes.
+//! - [`auth`]: sign-in, tokens, permissions, need-to-know policy, key rotation; [`audit`]: the
+//!   hash-chained audit log.
+//! - [`webform`]: the public web form at `/report` (pages, translations, anti-automation, its intake).
 //! - [`routes`]: the route table and handlers; [`middleware`]: request ids, logging, security headers;
 //!   [`error`]: the HTTP error envelope.
 
 pub mod accounts;
+pub mod audit;
+pub mod auth;
 pub mod bootstrap;
 pub mod cases;
 pub mod channels;
 pub mod cli;
+pub mod client_address;
 pub mod config;
 pub mod contacts;
 pub mod crypto;
@@ -36,3 +42,4 @@ pub mod startup;
 pub mod state;
 pub mod telemetry;
 pub mod triage;
+pub mod webform;

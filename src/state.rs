@@ -21,24 +21,37 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     /// The triage engine with its rules loaded and validated.
     pub triage: Arc<Engine>,
+    /// The server's keys (JWT signing keys are read by auth).
+    pub keys: Arc<Keyset>,
+    /// The public web form's in-memory budgets (shared by every HTTP worker).
+    pub webform: Arc<crate::webform::WebFormState>,
     /// The IVR: prompts and the pre-rendered database-down answers.
     pub ivr: Arc<Ivr>,
 }
 
+/// Loads and validates the triage rules: built in, or the files in `triage_rules_dir`.
+pub fn load_triage(settings: &Settings) -> Result<Arc<Engine>, RuleFileError> {
+    let engine = match &settings.triage_rules_dir {
+        Some(dir) => Engine::from_dir(dir)?,
+        None => Engine::embedded()?,
+    };
+    Ok(Arc::new(engine))
+}
+
 impl AppState {
-    /// Assembles the state, loading and validating the triage rules (built in, or `triage_rules_dir`).
-    pub fn load(settings: Arc<Settings>, db: Db, keys: Arc<Keyset>) -> Result<AppState, RuleFileError> {
-        let engine = match &settings.triage_rules_dir {
-            Some(dir) => Engine::from_dir(dir)?,
-            None => Engine::embedded()?,
-        };
-        Ok(AppState {
+    /// Assembles the state.
+    pub fn new(settings: Arc<Settings>, db: Db, keys: Arc<Keyset>, triage: Arc<Engine>) -> AppState {
+        let webform = Arc::new(crate::webform::WebFormState::new(&settings));
+        let ivr = Arc::new(Ivr::new(&settings));
+        AppState {
             db,
-            crypto: Crypto::new(keys),
-            ivr: Arc::new(Ivr::new(&settings)),
+            crypto: Crypto::new(keys.clone()),
             settings,
-            triage: Arc::new(engine),
-        })
+            triage,
+            keys,
+            webform,
+            ivr,
+        }
     }
 
     /// What report processing needs.

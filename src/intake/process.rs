@@ -35,6 +35,8 @@ pub struct ProcessContext {
 pub struct CaseExtras {
     pub follow_up_code_hash: Option<String>,
     pub silent: bool,
+    /// Structured answers as triage hints (`lang:ru>child>shelter`, the IVR menu path format).
+    pub triage_hints: Option<String>,
 }
 
 /// What processing did.
@@ -170,7 +172,8 @@ pub fn process_report(
     let triage = ctx.engine.assess(&TriageInput {
         text: &text,
         channel: channel_kind(&lead.source),
-        ivr_path: lead.ivr_path.as_deref(),
+        // The IVR menu path of a call, or the web form's answers.
+        ivr_path: lead.ivr_path.as_deref().or(extras.triage_hints.as_deref()),
     });
     // The IVR's silent path: nobody may call back by voice.
     let silent = extras.silent || triage.rules.iter().any(|r| r.id == "ivr.silent");

@@ -5,8 +5,14 @@
 
 mod helpers;
 
+mod audit;
+mod auth;
+mod cases;
 mod cli;
+mod durability;
 mod health;
 mod intake;
 mod ivr;
+mod route_inventory;
 mod storage;
+mod webform;

@@ -153,6 +153,14 @@ async fn the_schema_module_matches_the_migrated_tables(backend: Backend) {
                 .select(audit_log::all_columns)
                 .limit(1)
                 .execute(conn)?;
+            sessions::table
+                .select(sessions::all_columns)
+                .limit(1)
+                .execute(conn)?;
+            refresh_tokens::table
+                .select(refresh_tokens::all_columns)
+                .limit(1)
+                .execute(conn)?;
             calls::table.select(calls::all_columns).limit(1).execute(conn)?;
             duty_rosters::table
                 .select(duty_rosters::all_columns)
@@ -182,6 +190,8 @@ async fn the_schema_module_matches_the_migrated_tables(backend: Backend) {
         "consents",
         "outbox",
         "audit_log",
+        "sessions",
+        "refresh_tokens",
         "calls",
         "duty_rosters",
         "call_recordings",
