@@ -9,7 +9,8 @@
 //! - [`accounts`]: organizations and staff accounts; [`bootstrap`]: the first start.
 //! - [`channels`]: provider endpoints; [`intake`]: storing and processing reports; [`contacts`]: who
 //!   reached out; [`cases`]: cases and their timeline; [`triage`]: the first read of a report;
-//!   [`outbox`]: notifications written with the event that causes them.
+//!   [`outbox`]: notifications written with the event that causes them; [`notify`]: who is told what,
+//!   email templates and backends, the outbox worker, the deadline watch, outbound SMS to contacts.
 //! - [`routes`]: the route table and handlers; [`middleware`]: request ids, logging, security headers;
 //!   [`error`]: the HTTP error envelope.
 
@@ -27,6 +28,7 @@ pub mod error;
 pub mod intake;
 pub mod keys;
 pub mod middleware;
+pub mod notify;
 pub mod outbox;
 pub mod routes;
 pub mod sensitive;

@@ -11,7 +11,7 @@ use crate::crypto::{Crypto, CryptoError};
 use crate::db::AnyConnection;
 use crate::db::schema::{case_events, cases};
 use crate::domain::CaseRef;
-use crate::outbox::{self, NewMessage};
+use crate::notify;
 use crate::triage::{ExploitationType, RiskLevel, Triage};
 
 /// Errors of the case store.
@@ -271,39 +271,21 @@ pub fn escalate(
     Ok(true)
 }
 
-/// Writes the outbox rows for a case that is (or just became) critical or a child case.
+/// Writes the outbox rows (one per recipient, see `notify::recipients`) for a case that is (or just
+/// became) critical or a child case.
 fn notify_urgency(
     conn: &mut AnyConnection,
-    organization_id: &str,
+    _organization_id: &str,
     case_id: &str,
-    reference: &str,
+    _reference: &str,
     critical: bool,
     child: bool,
 ) -> QueryResult<()> {
-    let payload = json!({ "case_id": case_id, "reference": reference });
     if critical {
-        outbox::enqueue(
-            conn,
-            &NewMessage {
-                organization_id,
-                channel: outbox::Channel::Email,
-                topic: "case_critical",
-                payload: payload.clone(),
-                dedupe_key: Some(format!("case_critical:{case_id}")),
-            },
-        )?;
+        notify::notify_case(conn, case_id, notify::CaseNotice::Critical, None)?;
     }
     if child {
-        outbox::enqueue(
-            conn,
-            &NewMessage {
-                organization_id,
-                channel: outbox::Channel::Email,
-                topic: "case_child",
-                payload,
-                dedupe_key: Some(format!("case_child:{case_id}")),
-            },
-        )?;
+        notify::notify_case(conn, case_id, notify::CaseNotice::Child, None)?;
     }
     Ok(())
 }
