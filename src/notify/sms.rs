@@ -26,7 +26,8 @@ use crate::sensitive::Sensitive;
 /// Longest agreed wording (one or two SMS segments).
 pub const MAX_WORDING: usize = 300;
 
-/// A local time window (`"09:00"`–`"18:00"`; a window may wrap past midnight).
+/// A local time window (`"09:00"`–`"18:00"`; a window may wrap past midnight; `from == to` is the whole
+/// day).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Window {
     pub from: NaiveTime,
@@ -35,7 +36,10 @@ pub struct Window {
 
 impl Window {
     fn contains(&self, t: NaiveTime) -> bool {
-        if self.from <= self.to {
+        if self.from == self.to {
+            // The whole day.
+            true
+        } else if self.from < self.to {
             self.from <= t && t < self.to
         } else {
             t >= self.from || t < self.to

@@ -149,12 +149,27 @@ struct Count {
     n: i64,
 }
 
+/// A change to a test server's settings.
+pub type SettingsTweak = Box<dyn Fn(&mut RawSettings) + Send + Sync>;
+
 /// Options for [`spawn_app_with`].
 pub struct AppOptions {
     pub db_pool_size: u32,
     pub db_checkout_timeout_ms: u64,
     pub sqlite_busy_timeout_ms: u32,
     pub flood_threshold: u32,
+    /// Changes any other setting (mail, outbox worker, SMS limits...).
+    pub tweak: Option<SettingsTweak>,
+}
+
+impl AppOptions {
+    /// Default options with a settings change.
+    pub fn with(tweak: impl Fn(&mut RawSettings) + Send + Sync + 'static) -> AppOptions {
+        AppOptions {
+            tweak: Some(Box::new(tweak)),
+            ..AppOptions::default()
+        }
+    }
 }
 
 impl Default for AppOptions {
@@ -164,6 +179,7 @@ impl Default for AppOptions {
             db_checkout_timeout_ms: 2_000,
             sqlite_busy_timeout_ms: 5_000,
             flood_threshold: 10,
+            tweak: None,
         }
     }
 }
@@ -267,7 +283,7 @@ impl Drop for TestApp {
 
 /// Settings for a test server on `storage`.
 pub fn test_settings(storage: &TestStorage, options: &AppOptions) -> Settings {
-    let raw = RawSettings {
+    let mut raw = RawSettings {
         database_url: Some(storage.database_url()),
         bind: "127.0.0.1:0".to_owned(),
         data_dir: storage.dir.path().to_owned(),
@@ -280,6 +296,9 @@ pub fn test_settings(storage: &TestStorage, options: &AppOptions) -> Settings {
         shutdown_timeout_secs: 1,
         ..RawSettings::default()
     };
+    if let Some(tweak) = &options.tweak {
+        tweak(&mut raw);
+    }
     raw.validate().unwrap_or_else(|e| panic!("test settings: {e}"))
 }
 

@@ -8,4 +8,6 @@ mod helpers;
 mod cli;
 mod health;
 mod intake;
+mod notify;
+mod smtp_sink;
 mod storage;
