@@ -9,7 +9,9 @@ use clap::{Args, Parser, Subcommand};
 use serde_json::json;
 
 use crate::accounts::orgs::{self, NewOrganization};
-use crate::accounts::{AccountError, users};
+use crate::accounts::users;
+use crate::audit;
+use crate::auth::rotation;
 use crate::channels::{self, NewChannel};
 use crate::config::Settings;
 use crate::crypto::Crypto;
@@ -73,6 +75,21 @@ pub enum Command {
     /// Manage the server's keys (JWT signing, data encryption, blind index).
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Check the audit log.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+/// `komek audit ...`
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Check that the audit log's hash chain is intact; names the first changed, missing or inserted entry
+    /// and exits non-zero if it is not.
+    Verify {
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// `komek channel ...`
@@ -203,6 +220,21 @@ pub struct OrgAdd {
 pub enum UserCommand {
     /// Add a staff account with a one-time password and a second-factor enrolment, printed once.
     Add(UserAdd),
+    /// Break-glass recovery (e.g. the only admin lost their phone): give an account a new one-time password
+    /// and a new second-factor enrolment, printed once; ends all its sessions. The person must change the
+    /// password at the next login. Audited.
+    Reset(UserReset),
+}
+
+/// `komek user reset`
+#[derive(Debug, Args)]
+pub struct UserReset {
+    /// The account's email address.
+    #[arg(long)]
+    pub email: String,
+    /// Print the result (including the one-time password and otpauth:// URI) as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `komek user add`
@@ -231,6 +263,22 @@ pub enum KeysCommand {
         #[arg(long, value_name = "PATH")]
         out: Option<PathBuf>,
     },
+    /// Add a new key to the keys file (KOMEK_KEYS_FILE). Restart the service afterwards.
+    ///
+    /// --jwt: new access tokens are signed with the new key; tokens signed with older keys stay valid until
+    /// they expire (at most 15 minutes). --data: a new key-encryption key; every stored data key is then
+    /// re-wrapped under it.
+    Rotate {
+        /// Add a JWT signing key.
+        #[arg(long)]
+        jwt: bool,
+        /// Add a data key-encryption key and re-wrap every stored data key under it.
+        #[arg(long)]
+        data: bool,
+    },
+    /// Re-wrap every stored data key under the newest key-encryption key (after `rotate --data`, once the
+    /// restarted service no longer writes with the old one).
+    Rewrap,
 }
 
 /// Runs the parsed command line.
@@ -265,7 +313,11 @@ fn dispatch(cli: Cli) -> Result<(), anyhow::Error> {
         Command::User(UserCommand::Add(args)) => user_add(&settings, args),
         Command::Channel(ChannelCommand::Add(args)) => channel_add(&settings, args),
         Command::Channel(ChannelCommand::List { org, json }) => channel_list(&settings, org.as_deref(), json),
-        Command::Keys(_) => Ok(()),
+        Command::User(UserCommand::Reset(args)) => user_reset(&settings, args),
+        Command::Keys(KeysCommand::Rotate { jwt, data }) => rotate_keys(&settings, jwt, data),
+        Command::Keys(KeysCommand::Rewrap) => rewrap_keys(&settings),
+        Command::Keys(KeysCommand::Generate { .. }) => Ok(()),
+        Command::Audit(AuditCommand::Verify { json }) => audit_verify(&settings, json),
     }
 }
 
@@ -483,14 +535,90 @@ fn org_add(settings: &Settings, args: OrgAdd) -> Result<(), anyhow::Error> {
     Ok(())
 }
 
+fn user_reset(settings: &Settings, args: UserReset) -> Result<(), anyhow::Error> {
+    use diesel::prelude::*;
+
+    use crate::db::schema::users as users_table;
+    let email = EmailAddress::parse(&args.email)?;
+    let (db, crypto) = open_admin_db(settings)?;
+    let one_time = crate::accounts::password::generate_one_time();
+    let hash = crate::accounts::password::hash(&one_time).map_err(|e| anyhow::anyhow!(e))?;
+    let (user_id, totp_uri) = db.write_blocking(|conn| -> Result<_, anyhow::Error> {
+        let found: Option<(String, String)> = users_table::table
+            .filter(users_table::email.eq(email.as_str()))
+            .select((users_table::id, users_table::organization_id))
+            .first(conn)
+            .optional()?;
+        let (user_id, organization_id) =
+            found.ok_or_else(|| anyhow::anyhow!("no account has this email address"))?;
+        diesel::update(users_table::table.filter(users_table::id.eq(&user_id)))
+            .set((
+                users_table::password_hash.eq(&hash),
+                users_table::password_changed_at.eq(chrono::Utc::now().naive_utc()),
+                users_table::must_change_password.eq(true),
+            ))
+            .execute(conn)?;
+        let uri = users::reset_totp(conn, &crypto, &user_id, email.as_str())?;
+        crate::auth::sessions::rotate_stamp(conn, &user_id)?;
+        crate::auth::sessions::revoke_all_for_user(conn, &user_id, "reset_by_operator")?;
+        audit::record(
+            conn,
+            &audit::AuditEntry {
+                organization_id: Some(&organization_id),
+                actor: audit::Actor::Cli,
+                action: "user_reset",
+                target_kind: Some("user"),
+                target_id: Some(&user_id),
+                outcome: audit::Outcome::Success,
+                details: Some(json!({ "password": "one_time", "second_factor": "new_enrolment" })),
+                request_id: None,
+            },
+        )?;
+        Ok((user_id, uri))
+    })?;
+    if args.json {
+        println!(
+            "{}",
+            json!({
+                "id": user_id,
+                "email": email.as_str(),
+                "password": one_time.expose(),
+                "totp_uri": totp_uri.expose(),
+            })
+        );
+    } else {
+        println!(
+            "Reset {email}: all its sessions are ended.\n  one-time password: {password}\n  second factor:     {uri}\n\
+             Give these to the person privately; they are not shown again.",
+            password = one_time.expose(),
+            uri = totp_uri.expose(),
+        );
+    }
+    Ok(())
+}
+
 fn user_add(settings: &Settings, args: UserAdd) -> Result<(), anyhow::Error> {
     let slug = OrgSlug::parse(&args.org)?;
     let email = EmailAddress::parse(&args.email)?;
     let role: Role = args.role.parse()?;
     let (db, crypto) = open_admin_db(settings)?;
-    let user = db.write_blocking(|conn| -> Result<_, AccountError> {
+    let user = db.write_blocking(|conn| -> Result<_, anyhow::Error> {
         let org = orgs::find_by_slug(conn, &slug)?;
-        users::create(conn, &crypto, &org.id, &email, role)
+        let user = users::create(conn, &crypto, &org.id, &email, role)?;
+        audit::record(
+            conn,
+            &audit::AuditEntry {
+                organization_id: Some(&org.id),
+                actor: audit::Actor::Cli,
+                action: "user_created",
+                target_kind: Some("user"),
+                target_id: Some(&user.id),
+                outcome: audit::Outcome::Success,
+                details: Some(json!({ "role": role.as_str() })),
+                request_id: None,
+            },
+        )?;
+        Ok(user)
     })?;
     if args.json {
         println!(
@@ -601,6 +729,112 @@ fn channel_list(settings: &Settings, org: Option<&str>, as_json: bool) -> Result
         }
     }
     Ok(())
+}
+
+fn record_cli_audit(
+    db: &Db,
+    action: &str,
+    target_id: Option<&str>,
+    details: serde_json::Value,
+) -> Result<(), anyhow::Error> {
+    db.write_blocking(|conn| -> Result<(), anyhow::Error> {
+        audit::record(
+            conn,
+            &audit::AuditEntry {
+                organization_id: None,
+                actor: audit::Actor::Cli,
+                action,
+                target_kind: Some("key"),
+                target_id,
+                outcome: audit::Outcome::Success,
+                details: Some(details),
+                request_id: None,
+            },
+        )?;
+        Ok(())
+    })
+}
+
+fn rotate_keys(settings: &Settings, jwt: bool, data: bool) -> Result<(), anyhow::Error> {
+    if !jwt && !data {
+        anyhow::bail!("say what to rotate: --jwt, --data, or both");
+    }
+    // Load (and check) the current keys and the database before changing anything.
+    let (db, _) = open_admin_db(settings)?;
+    if jwt {
+        let kid = rotation::add_jwt_key(&settings.keys_file)?;
+        record_cli_audit(&db, "jwt_key_added", Some(&kid), json!({ "kid": kid }))?;
+        println!(
+            "Added JWT signing key {kid} to {}. Restart Komek to sign with it; tokens signed with older keys stay              valid until they expire.",
+            settings.keys_file.display()
+        );
+    }
+    if data {
+        let version = rotation::add_data_key(&settings.keys_file)?;
+        record_cli_audit(
+            &db,
+            "data_key_added",
+            Some(&version.to_string()),
+            json!({ "version": version }),
+        )?;
+        println!("Added data key-encryption key version {version}.");
+        rewrap_keys(settings)?;
+        println!(
+            "Restart Komek now, then run `komek keys rewrap` once more to catch rows written meanwhile with the              old key."
+        );
+    }
+    Ok(())
+}
+
+fn rewrap_keys(settings: &Settings) -> Result<(), anyhow::Error> {
+    let keys = Arc::new(settings.load_keys()?);
+    let current = keys
+        .current_data()
+        .map(|k| k.version)
+        .ok_or_else(|| anyhow::anyhow!("the keys file has no data key"))?;
+    let (db, _) = open_admin_db(settings)?;
+    let crypto = Crypto::new(keys);
+    let done = rotation::rewrap_all(&db, &crypto, current)?;
+    let total: u64 = done.iter().map(|d| d.rows).sum();
+    let per_table: serde_json::Map<String, serde_json::Value> = done
+        .iter()
+        .map(|d| (format!("{}.{}", d.table, d.column), json!(d.rows)))
+        .collect();
+    record_cli_audit(
+        &db,
+        "data_keys_rewrapped",
+        Some(&current.to_string()),
+        json!({ "version": current, "rows": total }),
+    )?;
+    println!(
+        "Re-wrapped {total} data key(s) under key version {current}: {}",
+        serde_json::Value::Object(per_table)
+    );
+    Ok(())
+}
+
+fn audit_verify(settings: &Settings, as_json: bool) -> Result<(), anyhow::Error> {
+    let db = open_db(settings, false)?;
+    let result = db.run_blocking(|conn| audit::verify(conn).map_err(crate::db::DbError::from))?;
+    match result {
+        audit::Verification::Intact { entries, head } => {
+            if as_json {
+                println!("{}", json!({ "intact": true, "entries": entries, "head": head }));
+            } else {
+                println!("The audit log is intact: {entries} entries, head {head}.");
+            }
+            Ok(())
+        }
+        audit::Verification::Broken { seq, reason } => {
+            if as_json {
+                println!(
+                    "{}",
+                    json!({ "intact": false, "first_bad_seq": seq, "reason": reason })
+                );
+            }
+            anyhow::bail!("the audit log is broken at entry {seq}: {reason}")
+        }
+    }
 }
 
 fn generate_keys(out: Option<&std::path::Path>) -> Result<(), anyhow::Error> {

@@ -51,6 +51,10 @@ pub struct RawSettings {
     pub log: String,
     pub log_format: LogFormat,
     pub require_mfa: bool,
+    pub access_token_ttl_secs: u64,
+    pub session_idle_timeout_secs: u64,
+    pub session_absolute_timeout_secs: u64,
+    pub client_ip_header: Option<String>,
     pub sqlite_synchronous: SqliteSynchronous,
     pub sqlite_busy_timeout_ms: u32,
     pub db_pool_size: u32,
@@ -95,6 +99,10 @@ impl Default for RawSettings {
             log: "info".to_owned(),
             log_format: LogFormat::Pretty,
             require_mfa: true,
+            access_token_ttl_secs: 600,
+            session_idle_timeout_secs: 900,
+            session_absolute_timeout_secs: 36_000,
+            client_ip_header: None,
             sqlite_synchronous: SqliteSynchronous::Full,
             sqlite_busy_timeout_ms: 5_000,
             db_pool_size: 8,
@@ -170,6 +178,14 @@ pub struct Settings {
     pub log: String,
     pub log_format: LogFormat,
     pub require_mfa: bool,
+    /// Lifetime of an access token (at most 15 minutes).
+    pub access_token_ttl: Duration,
+    /// A session ends after this long without a token refresh.
+    pub session_idle_timeout: Duration,
+    /// A session ends after this long however active it is.
+    pub session_absolute_timeout: Duration,
+    /// The header a trusted reverse proxy writes the client address into (rate limiting only).
+    pub client_ip_header: Option<String>,
     pub sqlite_synchronous: SqliteSynchronous,
     pub sqlite_busy_timeout_ms: u32,
     pub db_pool_size: u32,
@@ -323,6 +339,35 @@ impl RawSettings {
         if self.sms_parts_wait_secs > 3600 {
             return Err(invalid("sms_parts_wait_secs", "use at most 3600 seconds"));
         }
+        if !(60..=900).contains(&self.access_token_ttl_secs) {
+            return Err(invalid(
+                "access_token_ttl_secs",
+                "use 60 to 900 seconds (access tokens live at most 15 minutes)",
+            ));
+        }
+        if !(60..=86_400).contains(&self.session_idle_timeout_secs) {
+            return Err(invalid("session_idle_timeout_secs", "use 60 to 86400 seconds"));
+        }
+        if self.session_absolute_timeout_secs < self.session_idle_timeout_secs
+            || self.session_absolute_timeout_secs > 7 * 86_400
+        {
+            return Err(invalid(
+                "session_absolute_timeout_secs",
+                "use at least session_idle_timeout_secs and at most 604800 seconds (7 days)",
+            ));
+        }
+        let client_ip_header = self
+            .client_ip_header
+            .as_deref()
+            .map(str::trim)
+            .filter(|h| !h.is_empty())
+            .map(str::to_owned);
+        if client_ip_header
+            .as_ref()
+            .is_some_and(|h| actix_web::http::header::HeaderName::from_bytes(h.as_bytes()).is_err())
+        {
+            return Err(invalid("client_ip_header", "not a valid HTTP header name"));
+        }
         tracing_subscriber::EnvFilter::try_new(&self.log)
             .map_err(|e| invalid("log", format!("not a log filter like `info,komek=debug`: {e}")))?;
         if production {
@@ -359,6 +404,10 @@ impl RawSettings {
             log: self.log,
             log_format: self.log_format,
             require_mfa: self.require_mfa,
+            access_token_ttl: Duration::from_secs(self.access_token_ttl_secs),
+            session_idle_timeout: Duration::from_secs(self.session_idle_timeout_secs),
+            session_absolute_timeout: Duration::from_secs(self.session_absolute_timeout_secs),
+            client_ip_header,
             sqlite_synchronous: self.sqlite_synchronous,
             sqlite_busy_timeout_ms: self.sqlite_busy_timeout_ms,
             db_pool_size: self.db_pool_size,
@@ -532,6 +581,7 @@ mod tests {
             "triage_rules_dir",
             "mail_dir",
             "sms_api_base_url",
+            "client_ip_header",
         ]);
         for name in names {
             assert!(

@@ -11,10 +11,14 @@
 //!   reached out; [`cases`]: cases and their timeline; [`triage`]: the first read of a report;
 //!   [`outbox`]: notifications written with the event that causes them; [`notify`]: who is told what,
 //!   email templates and backends, the outbox worker, the deadline watch, outbound SMS to contacts.
+//! - [`auth`]: sign-in, tokens, permissions, need-to-know policy, key rotation; [`audit`]: the
+//!   hash-chained audit log.
 //! - [`routes`]: the route table and handlers; [`middleware`]: request ids, logging, security headers;
 //!   [`error`]: the HTTP error envelope.
 
 pub mod accounts;
+pub mod audit;
+pub mod auth;
 pub mod bootstrap;
 pub mod cases;
 pub mod channels;

@@ -11,6 +11,10 @@ use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::middleware::Next;
 use tracing::Instrument as _;
 
+/// The request's id, stored in the request's extensions for handlers and audit entries.
+#[derive(Debug, Clone)]
+pub struct RequestId(pub String);
+
 /// The request id header.
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -27,6 +31,7 @@ pub async fn trace_requests(
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody + 'static>, actix_web::Error> {
     let request_id = incoming_request_id(&req).unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    actix_web::HttpMessage::extensions_mut(&req).insert(RequestId(request_id.clone()));
     let route = req.match_pattern().unwrap_or_else(|| "unmatched".to_owned());
     let span =
         tracing::info_span!("request", request_id = %request_id, method = %req.method(), route = %route);

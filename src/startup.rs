@@ -37,9 +37,13 @@ impl Application {
         let port = listener.local_addr()?.port();
         let settings = state.settings.clone();
         let data = web::Data::new(state.clone());
+        let auth = web::Data::from(crate::auth::AuthContext::new(&settings, state.keys.clone()));
+        let registered = web::Data::new(routes::registry::Registered::new(&routes::inventory()));
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(data.clone())
+                .app_data(auth.clone())
+                .app_data(registered.clone())
                 .app_data(
                     web::JsonConfig::default()
                         .limit(DEFAULT_JSON_LIMIT)
@@ -50,6 +54,7 @@ impl Application {
                 .app_data(web::FormConfig::default().error_handler(|err, _| extractor_error(err.into())))
                 .configure(routes::configure)
                 .default_service(web::to(routes::not_found))
+                .wrap(from_fn(routes::registry::enforce_registry))
                 .wrap(from_fn(security_headers))
                 .wrap(from_fn(trace_requests))
         })

@@ -20,6 +20,8 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     /// The triage engine with its rules loaded and validated.
     pub triage: Arc<Engine>,
+    /// The server's keys (JWT signing keys are read by auth).
+    pub keys: Arc<Keyset>,
 }
 
 impl AppState {
@@ -31,9 +33,10 @@ impl AppState {
         };
         Ok(AppState {
             db,
-            crypto: Crypto::new(keys),
+            crypto: Crypto::new(keys.clone()),
             settings,
             triage: Arc::new(engine),
+            keys,
         })
     }
 

@@ -31,6 +31,30 @@ pub fn verify(password: &Sensitive<String>, stored: &str) -> bool {
     hasher().is_ok_and(|h| h.verify_password(password.expose().as_bytes(), &parsed).is_ok())
 }
 
+/// True when `stored` was made with other parameters (or another algorithm) than [`hash`] uses now, so the
+/// password should be hashed again at the next successful login (parameters rise over the years).
+pub fn needs_rehash(stored: &str) -> bool {
+    let Ok(parsed) = PasswordHash::new(stored) else {
+        return true;
+    };
+    let Ok(current) = hasher() else {
+        return false;
+    };
+    let current = current.params().clone();
+    parsed.algorithm.as_str() != "argon2id"
+        || parsed.version != Some(0x13)
+        || Params::try_from(&parsed).map_or(true, |p| {
+            p.m_cost() < current.m_cost() || p.t_cost() < current.t_cost() || p.p_cost() != current.p_cost()
+        })
+}
+
+/// A PHC string of a random password: verifying against it costs what verifying a real password costs, so
+/// a login for an unknown account takes as long as one with a wrong password.
+pub fn dummy_hash() -> &'static str {
+    static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    DUMMY.get_or_init(|| hash(&generate_one_time()).unwrap_or_default())
+}
+
 /// A random one-time password: 20 characters from an alphabet without look-alikes (about 110 bits).
 pub fn generate_one_time() -> Sensitive<String> {
     const ALPHABET: &[u8] = b"abcdefghjkmnpqrstuvwxyzABCDEFGHJKMNPQRSTUVWXYZ23456789";
@@ -53,6 +77,17 @@ mod tests {
         assert!(verify(&password, &stored));
         assert!(!verify(&Sensitive::new("wrong password!".to_owned()), &stored));
         assert!(!verify(&password, "not a phc string"));
+        assert!(!needs_rehash(&stored));
+        let weaker = Argon2::new(
+            Algorithm::Argon2id,
+            Version::V0x13,
+            Params::new(8_192, 1, 1, None).map_err(|e| e.to_string())?,
+        )
+        .hash_password(b"x", &SaltString::generate(&mut OsRng))
+        .map_err(|e| e.to_string())?
+        .to_string();
+        assert!(needs_rehash(&weaker));
+        assert!(!verify(&password, dummy_hash()) && dummy_hash().starts_with("$argon2id$"));
         Ok(())
     }
 }

@@ -110,3 +110,27 @@ pub fn create(
         totp_uri,
     })
 }
+
+/// Replaces a user's second factor with a new enrolment (new secret under a new data key; the last used
+/// step is cleared). Returns the new `otpauth://` URI, to be shown once.
+pub fn reset_totp(
+    conn: &mut AnyConnection,
+    crypto: &Crypto,
+    user_id: &str,
+    email: &str,
+) -> Result<Sensitive<String>, AccountError> {
+    let secret = totp::new_secret().map_err(AccountError::Hashing)?;
+    let totp_uri = totp::enrolment_uri(&secret, email).map_err(AccountError::Invalid)?;
+    let (key, wrapped) = crypto.new_record_key()?;
+    let sealed_secret = key.seal(totp_place(user_id), secret.expose())?;
+    diesel::update(users::table.filter(users::id.eq(user_id)))
+        .set((
+            users::totp_secret_enc.eq(Some(sealed_secret)),
+            users::totp_dek.eq(Some(wrapped.bytes)),
+            users::totp_key_version.eq(Some(wrapped.version)),
+            users::totp_last_step.eq(None::<i64>),
+            users::updated_at.eq(Utc::now().naive_utc()),
+        ))
+        .execute(conn)?;
+    Ok(totp_uri)
+}

@@ -200,15 +200,31 @@ impl Crypto {
 
     /// The blind index of `value` within `domain` (e.g. "phone"), as lowercase hex.
     pub fn blind_index(&self, domain: &str, value: &str) -> String {
-        // HMAC accepts keys of any length, so this cannot fail; an error would leave the index unkeyed, which
-        // must not happen silently: hash with a domain marker that can never match a keyed index.
-        let Ok(mut mac) = <Hmac<Sha256> as hmac::KeyInit>::new_from_slice(self.keys.index.expose()) else {
-            return format!("unkeyed-{domain}");
-        };
-        mac.update(domain.as_bytes());
-        mac.update(b"\0");
-        mac.update(value.as_bytes());
-        hex::encode(mac.finalize().into_bytes())
+        hex::encode(keyed_digest(self.keys.index.expose(), domain, value))
+    }
+}
+
+/// HMAC-SHA256 of `domain`, a NUL separator and `value` under `key`: equal inputs give equal digests, and
+/// the digest reveals nothing about the value without the key. Used for the blind index and for keying
+/// in-memory rate limits by addresses that must not be kept.
+pub fn keyed_digest(key: &[u8], domain: &str, value: &str) -> [u8; 32] {
+    match <Hmac<Sha256> as hmac::KeyInit>::new_from_slice(key) {
+        Ok(mut mac) => {
+            mac.update(domain.as_bytes());
+            mac.update(b"\0");
+            mac.update(value.as_bytes());
+            mac.finalize().into_bytes().into()
+        }
+        // HMAC takes keys of any length, so this branch cannot run; it still never returns an unkeyed digest.
+        Err(_) => {
+            use sha2::Digest as _;
+            let mut hasher = Sha256::new();
+            hasher.update(key);
+            hasher.update(domain.as_bytes());
+            hasher.update(b"\0");
+            hasher.update(value.as_bytes());
+            hasher.finalize().into()
+        }
     }
 }
 

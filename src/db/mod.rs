@@ -154,6 +154,43 @@ impl Db {
         self.run(move |conn| write_transaction(conn, f)).await
     }
 
+    /// Like [`Db::write`], for work done on behalf of a staff member of `organization_id`: on PostgreSQL the
+    /// transaction first runs `SET LOCAL komek.organization_id`, so row-level security hides every other
+    /// organization's case rows from it even if a query forgets its filter (a second wall; queries still
+    /// filter by organization). A no-op on SQLite, which has no row-level security.
+    pub async fn write_as<T, E, F>(&self, organization_id: &str, f: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut AnyConnection) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<DbError> + From<DieselError> + Send + 'static,
+    {
+        let organization_id = organization_id.to_owned();
+        self.run(move |conn| {
+            write_transaction(conn, |conn| {
+                set_tenant(conn, &organization_id)?;
+                f(conn)
+            })
+        })
+        .await
+    }
+
+    /// Like [`Db::run`] but inside a read transaction scoped to `organization_id` (see [`Db::write_as`]).
+    pub async fn run_as<T, E, F>(&self, organization_id: &str, f: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut AnyConnection) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<DbError> + From<DieselError> + Send + 'static,
+    {
+        let organization_id = organization_id.to_owned();
+        self.run(move |conn| {
+            <AnyConnection as diesel::Connection>::transaction(conn, |conn| {
+                set_tenant(conn, &organization_id)?;
+                f(conn)
+            })
+        })
+        .await
+    }
+
     /// Blocking variant of [`Db::run`] for command-line tools and startup.
     pub fn run_blocking<T, E, F>(&self, f: F) -> Result<T, E>
     where
@@ -242,6 +279,19 @@ where
             Err(err)
         }
     }
+}
+
+/// Scopes the current transaction to one organization for PostgreSQL row-level security
+/// (`set_config(..., is_local = true)` is `SET LOCAL` with a bound value). Must run inside a transaction;
+/// a no-op on SQLite.
+pub fn set_tenant(conn: &mut AnyConnection, organization_id: &str) -> Result<(), DieselError> {
+    use diesel::RunQueryDsl as _;
+    if let AnyConnection::Postgresql(pg) = conn {
+        diesel::sql_query("SELECT set_config('komek.organization_id', $1, true)")
+            .bind::<diesel::sql_types::Text, _>(organization_id)
+            .execute(pg)?;
+    }
+    Ok(())
 }
 
 fn enable_wal(conn: &mut AnyConnection) -> Result<(), DbError> {

@@ -204,7 +204,33 @@ diesel::table! {
     }
 }
 
+// Staff sessions and refresh tokens (migration 2026-11-22-000002_auth).
+diesel::table! {
+    sessions (id) {
+        id -> Text,
+        user_id -> Text,
+        organization_id -> Text,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+        revoked_at -> Nullable<Timestamp>,
+        revoked_reason -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    refresh_tokens (id) {
+        id -> Text,
+        session_id -> Text,
+        token_hash -> Text,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+        used_at -> Nullable<Timestamp>,
+    }
+}
+
 diesel::joinable!(users -> organizations (organization_id));
+diesel::joinable!(sessions -> users (user_id));
+diesel::joinable!(refresh_tokens -> sessions (session_id));
 diesel::joinable!(channels -> organizations (organization_id));
 diesel::joinable!(contacts -> organizations (organization_id));
 diesel::joinable!(cases -> organizations (organization_id));
@@ -226,4 +252,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     outbox,
     audit_log,
     notification_recipients,
+    sessions,
+    refresh_tokens,
 );

@@ -1,16 +1,54 @@
-//! The route table: every route of the service is mounted here, so one file shows the whole HTTP surface.
-//! Each resource module exposes `configure(cfg)`.
+//! The route table: every route of the service is registered here, through [`registry::Routes`], which
+//! records whether each route is public on purpose or guarded by a named permission. [`inventory`] lists
+//! them all; the route-inventory test checks the running app against it. Each resource module exposes
+//! `register(r)` (or, for modules that mount their own routes, a `configure(cfg)` registered as a declared
+//! block with [`registry::Routes::public_routes`]).
 
+pub mod access_log;
+pub mod auth;
 pub mod health;
+pub mod registry;
+pub mod users;
 pub mod webhooks;
 
+use actix_web::http::Method;
 use actix_web::web;
 
 use crate::error::ApiError;
+use registry::{RouteSpec, Routes};
 
 /// Mounts every route.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.configure(health::configure).configure(webhooks::configure);
+    let mut routes = Routes::mount(cfg);
+    register(&mut routes);
+}
+
+/// Registers every route with its access rule.
+pub fn register(r: &mut Routes<'_>) {
+    r.public_routes(
+        &[(Method::GET, "/healthz"), (Method::GET, "/readyz")],
+        "health probes for load balancers; they reveal nothing",
+        health::configure,
+    );
+    r.public_routes(
+        &[
+            (Method::GET, "/webhooks/{provider}/{channel_id}/{action}"),
+            (Method::POST, "/webhooks/{provider}/{channel_id}/{action}"),
+        ],
+        "provider callbacks: each is checked (signature, shared secret, or source allowlist plus the \
+         unguessable channel id) before any side effect",
+        webhooks::configure,
+    );
+    auth::register(r);
+    users::register(r);
+    access_log::register(r);
+}
+
+/// Every route of the service with its access rule.
+pub fn inventory() -> Vec<RouteSpec> {
+    let mut routes = Routes::record();
+    register(&mut routes);
+    routes.into_specs()
 }
 
 /// The answer for any path that matches no route.

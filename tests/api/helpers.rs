@@ -307,9 +307,19 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
 }
 
 pub async fn spawn_app_with(backend: Backend, options: AppOptions) -> TestApp {
+    spawn_app_tweaked(backend, options, |_| {}).await
+}
+
+/// Like [`spawn_app_with`], with a last change to the validated settings (e.g. `require_mfa = false`).
+pub async fn spawn_app_tweaked(
+    backend: Backend,
+    options: AppOptions,
+    tweak: impl FnOnce(&mut Settings),
+) -> TestApp {
     log_file();
     let storage = TestStorage::new(backend);
-    let settings = test_settings(&storage, &options);
+    let mut settings = test_settings(&storage, &options);
+    tweak(&mut settings);
     let keys = Arc::new(settings.load_keys().unwrap_or_else(|e| panic!("keys: {e}")));
     let db = open_migrated(&settings);
     let listener = TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("bind: {e}"));
@@ -343,4 +353,202 @@ pub fn open_migrated(settings: &Settings) -> Db {
     .unwrap_or_else(|e| panic!("connect: {e}"));
     db.migrate_blocking().unwrap_or_else(|e| panic!("migrate: {e}"));
     db
+}
+
+/// A staff account made for a test, with its one-time credentials.
+#[allow(dead_code)]
+#[derive(Clone)]
+pub struct TestUser {
+    pub id: String,
+    pub organization_id: String,
+    pub email: String,
+    pub password: String,
+    pub totp_uri: String,
+}
+
+impl TestUser {
+    /// The authenticator code for now + `offset_seconds`.
+    pub fn totp_at(&self, offset_seconds: i64) -> String {
+        let totp = totp_rs::TOTP::from_url(&self.totp_uri).unwrap_or_else(|e| panic!("totp uri: {e}"));
+        let now = chrono::Utc::now().timestamp() + offset_seconds;
+        totp.generate(u64::try_from(now).unwrap_or(0))
+    }
+
+    /// The authenticator code for now.
+    pub fn totp(&self) -> String {
+        self.totp_at(0)
+    }
+}
+
+/// Tokens of a signed-in test user.
+#[allow(dead_code)]
+#[derive(Clone, Debug)]
+pub struct Tokens {
+    pub access: String,
+    pub refresh: String,
+}
+
+#[allow(dead_code)]
+impl TestApp {
+    /// Creates a user of `role` in the organization (one-time password still to be changed).
+    pub async fn create_user(&self, organization_id: &str, role: komek::domain::Role) -> TestUser {
+        let crypto = komek::crypto::Crypto::new(self.keys.clone());
+        let email = komek::domain::EmailAddress::parse(&format!(
+            "{}-{}@example.org",
+            role.as_str().replace('_', "-"),
+            &uuid::Uuid::new_v4().simple().to_string()[..8]
+        ))
+        .unwrap_or_else(|e| panic!("email: {e}"));
+        let org = organization_id.to_owned();
+        let created = self
+            .db
+            .write(move |conn| komek::accounts::users::create(conn, &crypto, &org, &email, role))
+            .await
+            .unwrap_or_else(|e| panic!("create user: {e}"));
+        TestUser {
+            id: created.id,
+            organization_id: organization_id.to_owned(),
+            email: created.email.as_str().to_owned(),
+            password: created.password.expose().clone(),
+            totp_uri: created.totp_uri.expose().clone(),
+        }
+    }
+
+    /// Sets columns of a user directly (test setup only).
+    pub async fn set_user_flags(
+        &self,
+        user_id: &str,
+        must_change_password: bool,
+        child_protection_trained: bool,
+    ) {
+        use diesel::prelude::*;
+        use komek::db::schema::users;
+        let id = user_id.to_owned();
+        self.db
+            .write(move |conn| {
+                diesel::update(users::table.filter(users::id.eq(&id)))
+                    .set((
+                        users::must_change_password.eq(must_change_password),
+                        users::child_protection_trained.eq(child_protection_trained),
+                        users::totp_last_step.eq(None::<i64>),
+                    ))
+                    .execute(conn)
+                    .map_err(komek::db::DbError::from)
+            })
+            .await
+            .unwrap_or_else(|e| panic!("set flags: {e}"));
+    }
+
+    /// Forgets the last used TOTP step, so the current code works again (test setup only).
+    pub async fn forget_totp_step(&self, user_id: &str) {
+        use diesel::prelude::*;
+        use komek::db::schema::users;
+        let id = user_id.to_owned();
+        self.db
+            .write(move |conn| {
+                diesel::update(users::table.filter(users::id.eq(&id)))
+                    .set(users::totp_last_step.eq(None::<i64>))
+                    .execute(conn)
+                    .map_err(komek::db::DbError::from)
+            })
+            .await
+            .unwrap_or_else(|e| panic!("forget step: {e}"));
+    }
+
+    /// `POST /api/v1/auth/login` with a JSON body.
+    pub async fn post_login(&self, body: &serde_json::Value) -> reqwest::Response {
+        self.client
+            .post(self.url("/api/v1/auth/login"))
+            .json(body)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("login: {e}"))
+    }
+
+    /// Signs `user` in with password and current code; panics unless it works.
+    pub async fn login(&self, user: &TestUser) -> Tokens {
+        self.forget_totp_step(&user.id).await;
+        let response = self
+            .post_login(&serde_json::json!({
+                "email": user.email, "password": user.password, "totp": user.totp()
+            }))
+            .await;
+        let status = response.status();
+        let body: serde_json::Value = response.json().await.unwrap_or_default();
+        assert_eq!(status, 200, "login failed: {body}");
+        Tokens {
+            access: body["access_token"].as_str().unwrap_or_default().to_owned(),
+            refresh: body["refresh_token"].as_str().unwrap_or_default().to_owned(),
+        }
+    }
+
+    /// A signed-in user of `role` (password already changed, so every permission of the role works).
+    pub async fn staff(&self, organization_id: &str, role: komek::domain::Role) -> (TestUser, Tokens) {
+        let user = self.create_user(organization_id, role).await;
+        self.set_user_flags(&user.id, false, false).await;
+        let tokens = self.login(&user).await;
+        (user, tokens)
+    }
+
+    /// A request with a bearer token.
+    pub fn authed(&self, method: reqwest::Method, path: &str, token: &str) -> reqwest::RequestBuilder {
+        self.client.request(method, self.url(path)).bearer_auth(token)
+    }
+
+    /// Inserts a bare case row (no personal data) for access tests; returns its id.
+    pub async fn insert_case(
+        &self,
+        organization_id: &str,
+        child_victim: bool,
+        assignee_id: Option<&str>,
+    ) -> String {
+        use diesel::prelude::*;
+        use komek::db::schema::cases;
+        let id = uuid::Uuid::now_v7().to_string();
+        let row_id = id.clone();
+        let org = organization_id.to_owned();
+        let assignee = assignee_id.map(str::to_owned);
+        let (_, wrapped) = komek::crypto::Crypto::new(self.keys.clone())
+            .new_record_key()
+            .unwrap_or_else(|e| panic!("record key: {e}"));
+        self.db
+            .write(move |conn| {
+                let now = chrono::Utc::now().naive_utc();
+                diesel::insert_into(cases::table)
+                    .values((
+                        cases::id.eq(&row_id),
+                        cases::organization_id.eq(&org),
+                        cases::reference.eq(format!("KMK-{}", &row_id[row_id.len() - 8..])),
+                        cases::risk.eq("high"),
+                        cases::risk_rank.eq(1),
+                        cases::child_victim.eq(child_victim),
+                        cases::assignee_id.eq(&assignee),
+                        cases::dek_wrapped.eq(wrapped.bytes),
+                        cases::key_version.eq(wrapped.version),
+                        cases::created_at.eq(now),
+                        cases::updated_at.eq(now),
+                    ))
+                    .execute(conn)
+                    .map_err(komek::db::DbError::from)
+            })
+            .await
+            .unwrap_or_else(|e| panic!("insert case: {e}"));
+        id
+    }
+
+    /// The audit entries, oldest first.
+    pub async fn audit_entries(&self) -> Vec<komek::audit::StoredEntry> {
+        use diesel::prelude::*;
+        use komek::db::schema::audit_log;
+        self.db
+            .run(|conn| {
+                audit_log::table
+                    .order(audit_log::seq.asc())
+                    .select(komek::audit::StoredEntry::as_select())
+                    .load(conn)
+                    .map_err(komek::db::DbError::from)
+            })
+            .await
+            .unwrap_or_else(|e| panic!("audit entries: {e}"))
+    }
 }

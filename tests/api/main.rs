@@ -5,9 +5,12 @@
 
 mod helpers;
 
+mod audit;
+mod auth;
 mod cli;
 mod health;
 mod intake;
 mod notify;
+mod route_inventory;
 mod smtp_sink;
 mod storage;

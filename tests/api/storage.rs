@@ -157,6 +157,14 @@ async fn the_schema_module_matches_the_migrated_tables(backend: Backend) {
                 .select(audit_log::all_columns)
                 .limit(1)
                 .execute(conn)?;
+            sessions::table
+                .select(sessions::all_columns)
+                .limit(1)
+                .execute(conn)?;
+            refresh_tokens::table
+                .select(refresh_tokens::all_columns)
+                .limit(1)
+                .execute(conn)?;
             Ok::<_, DbError>(())
         })
         .await
@@ -178,6 +186,8 @@ async fn the_schema_module_matches_the_migrated_tables(backend: Backend) {
         "outbox",
         "audit_log",
         "notification_recipients",
+        "sessions",
+        "refresh_tokens",
     ]
     .into_iter()
     .map(String::from)

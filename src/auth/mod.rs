@@ -1,0 +1,388 @@
+//! Staff authentication and authorization: who is calling, and may they do this.
+//!
+//! - [`Authorized<P>`]: the extractor every staff handler takes. It accepts an access token from
+//!   `Authorization: Bearer` or from the `__Host-komek_session` cookie (then, for unsafe methods, a CSRF
+//!   token must match: [`cookies`]), verifies it ([`jwt`]), checks the session, user and security stamp in
+//!   the database ([`sessions::load_staff`]), and grants the request only if the caller's role holds the
+//!   permission `P` ([`permissions`]) — else 401, or 403 with an audit entry `permission_denied`.
+//! - [`policy`]: need-to-know decisions per case (tenant, child cases, reporter identity).
+//! - [`login`]: password + second factor, throttled by [`limiter`]; [`password_policy`] for new passwords.
+//! - [`rotation`]: `komek keys rotate` (JWT signing keys, data key-encryption keys with re-wrapping).
+//!
+//! Every failure answers the JSON error envelope with a stable code; nothing here logs a password, token,
+//! code, email or IP address.
+//!
+//! # A case handler, as intake will write it
+//!
+//! ```ignore
+//! async fn read_case(
+//!     auth: Authorized<permissions::ReadCases>,      // first argument: 401 / 403 handled for you
+//!     state: web::Data<AppState>,
+//!     id: web::Path<String>,
+//! ) -> Result<HttpResponse, ApiError> {
+//!     let staff = auth.staff;
+//!     let org = staff.organization_id.clone();
+//!     // write_as: one transaction, scoped for PostgreSQL row-level security; the audit entry commits with
+//!     // the read, or neither happens.
+//!     let answer = state.db.write_as(&org, move |conn| {
+//!         let Some(case) = load_case(conn, &staff.organization_id, &id)? else { return Ok(None) };
+//!         let facts = policy::CaseFacts {
+//!             organization_id: &case.organization_id,
+//!             child_victim: case.child_victim,
+//!             assignee_id: case.assignee_id.as_deref(),
+//!         };
+//!         let access = policy::case_access(&staff, &facts);
+//!         let outcome = if access.allows_read() { Outcome::Success } else { Outcome::Denied };
+//!         if access != CaseAccess::NotFound {
+//!             // Record a denial too — and return Ok, so that the entry is committed.
+//!             audit::record(conn, &staff.audit("case_read", Some("case"), Some(&case.id), outcome,
+//!                 Some(json!({ "view": format!("{access:?}") }))))?;
+//!         }
+//!         Ok(Some((access, case)))
+//!     }).await?;
+//!     match answer {
+//!         None | Some((CaseAccess::NotFound, _)) => Err(ApiError::NotFound("case")),
+//!         Some((CaseAccess::Forbidden, _)) => Err(ApiError::Forbidden("child cases need child-protection training".into())),
+//!         Some((access, case)) => Ok(HttpResponse::Ok().json(view(case, access.shows_reporter()))),
+//!     }
+//! }
+//! // Registered in src/routes/mod.rs: r.guarded::<ReadCases, _, _>(Method::GET, "/api/v1/cases/{id}", read_case);
+//! ```
+
+pub mod cookies;
+mod extract;
+pub mod jwt;
+pub mod limiter;
+pub mod login;
+pub mod password_policy;
+pub mod permissions;
+pub mod policy;
+pub mod rotation;
+pub mod sessions;
+
+use std::marker::PhantomData;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::HeaderName;
+use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+
+pub use extract::{client_address, require};
+pub use permissions::Permission;
+
+use crate::audit::{Actor, AuditEntry, Outcome};
+use crate::config::Settings;
+use crate::db::DbError;
+use crate::domain::Role;
+use crate::keys::Keyset;
+
+/// An authenticated staff member, as the database says now (role and flags are read on every request).
+#[derive(Debug, Clone)]
+pub struct Staff {
+    /// The user's id.
+    pub user_id: String,
+    /// Their organization (tenant): every query of theirs is scoped to it.
+    pub organization_id: String,
+    /// Their role.
+    pub role: Role,
+    /// Whether they may open child cases (DESIGN §8).
+    pub child_protection_trained: bool,
+    /// True until they replace their one-time password; only `/me`, `/me/password` and logout work then.
+    pub must_change_password: bool,
+    /// The session (login) the request belongs to.
+    pub session_id: String,
+    /// The request id, for audit entries.
+    pub request_id: Option<String>,
+}
+
+impl Staff {
+    /// An audit entry with this staff member as actor, in their organization, with the request id; their
+    /// role is added to `details` (R43: who, in which role).
+    pub fn audit<'a>(
+        &'a self,
+        action: &'a str,
+        target_kind: Option<&'a str>,
+        target_id: Option<&'a str>,
+        outcome: Outcome,
+        details: Option<serde_json::Value>,
+    ) -> AuditEntry<'a> {
+        let details = match details {
+            Some(serde_json::Value::Object(mut map)) => {
+                map.entry("role").or_insert_with(|| self.role.as_str().into());
+                serde_json::Value::Object(map)
+            }
+            Some(other) => serde_json::json!({ "role": self.role.as_str(), "value": other }),
+            None => serde_json::json!({ "role": self.role.as_str() }),
+        };
+        AuditEntry {
+            organization_id: Some(&self.organization_id),
+            actor: Actor::User(&self.user_id),
+            action,
+            target_kind,
+            target_id,
+            outcome,
+            details: Some(details),
+            request_id: self.request_id.as_deref(),
+        }
+    }
+
+    /// A staff value for unit tests of policies (no database, no token).
+    pub fn for_tests(
+        user_id: &str,
+        organization_id: &str,
+        role: Role,
+        child_protection_trained: bool,
+    ) -> Staff {
+        Staff {
+            user_id: user_id.to_owned(),
+            organization_id: organization_id.to_owned(),
+            role,
+            child_protection_trained,
+            must_change_password: false,
+            session_id: "test-session".to_owned(),
+            request_id: None,
+        }
+    }
+}
+
+/// A request whose caller holds permission `P`. Take it as a handler argument: the handler runs only for
+/// such callers. (401 without a valid token; 403 and an audit entry `permission_denied` without `P`.)
+#[derive(Debug, Clone)]
+pub struct Authorized<P: Permission> {
+    /// The caller.
+    pub staff: Staff,
+    _permission: PhantomData<P>,
+}
+
+impl<P: Permission> Authorized<P> {
+    fn new(staff: Staff) -> Self {
+        Authorized {
+            staff,
+            _permission: PhantomData,
+        }
+    }
+}
+
+impl<P: Permission> std::ops::Deref for Authorized<P> {
+    type Target = Staff;
+    fn deref(&self) -> &Staff {
+        &self.staff
+    }
+}
+
+/// What the auth extractors and handlers need, shared by every worker (registered as `web::Data`).
+#[derive(Debug)]
+pub struct AuthContext {
+    /// Access-token signing and verification.
+    pub jwt: jwt::JwtKeys,
+    /// Token and session lifetimes.
+    pub lifetimes: sessions::Lifetimes,
+    /// Whether a second factor is required (false only in development demos).
+    pub require_mfa: bool,
+    /// Login throttling.
+    pub limiter: limiter::LoginLimiter,
+    /// The header a trusted reverse proxy puts the client address in, if any.
+    pub client_ip_header: Option<HeaderName>,
+}
+
+impl AuthContext {
+    /// Builds the context from validated settings and the keyset.
+    pub fn new(settings: &Settings, keys: Arc<Keyset>) -> Arc<AuthContext> {
+        let issuer = settings.public_url.as_str().trim_end_matches('/').to_owned();
+        // Compute the dummy hash now, off the request path, so the first login for an unknown account
+        // takes no longer than any other.
+        std::thread::spawn(|| crate::accounts::password::dummy_hash().len());
+        Arc::new(AuthContext {
+            jwt: jwt::JwtKeys::new(keys, issuer),
+            lifetimes: sessions::Lifetimes {
+                access: settings.access_token_ttl,
+                idle: settings.session_idle_timeout,
+                absolute: settings.session_absolute_timeout,
+            },
+            require_mfa: settings.require_mfa,
+            limiter: limiter::LoginLimiter::new(),
+            client_ip_header: settings
+                .client_ip_header
+                .as_deref()
+                .and_then(|h| HeaderName::from_bytes(h.as_bytes()).ok()),
+        })
+    }
+}
+
+/// Errors of the auth layer, each with a stable code, rendered as the API's JSON error envelope.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    /// No valid credentials (401). The code says why, for the log only.
+    #[error("sign in: the access token is missing, invalid, expired or revoked")]
+    Unauthenticated(&'static str),
+    /// Login failed: unknown account, wrong password, missing/wrong/replayed code, disabled (401, one
+    /// answer for all, so nobody learns which accounts exist).
+    #[error("the email address, password or second-factor code is not correct")]
+    InvalidCredentials,
+    /// The caller's role lacks the permission (403).
+    #[error("your role does not allow this ({0})")]
+    PermissionDenied(&'static str),
+    /// The one-time password must be changed first (403).
+    #[error("change your one-time password first (POST /api/v1/me/password)")]
+    PasswordChangeRequired,
+    /// A cookie-authenticated unsafe request without a matching CSRF token (403).
+    #[error("the X-CSRF-Token header is missing or does not match the __Host-komek_csrf cookie")]
+    CsrfFailed,
+    /// Not allowed for this object in this state (403 with a specific code).
+    #[error("{message}")]
+    Forbidden { code: &'static str, message: String },
+    /// Too many attempts (429).
+    #[error("too many attempts; try again in {retry_after} seconds")]
+    Throttled { retry_after: u64 },
+    /// Nothing there, or nothing this caller may know is there (404).
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// Bad input (400).
+    #[error("{message}")]
+    Invalid { code: &'static str, message: String },
+    /// Conflicts with the current state (409).
+    #[error("{message}")]
+    Conflict { code: &'static str, message: String },
+    /// The database is unreachable (503).
+    #[error("the service is temporarily unavailable; try again shortly")]
+    Unavailable,
+    /// Anything else (500); the cause is logged, never answered.
+    #[error("internal error")]
+    Internal(#[source] anyhow::Error),
+}
+
+impl AuthError {
+    /// A 500 from any error.
+    pub fn internal(err: impl Into<anyhow::Error>) -> Self {
+        AuthError::Internal(err.into())
+    }
+
+    /// A 400.
+    pub fn invalid(code: &'static str, message: impl Into<String>) -> Self {
+        AuthError::Invalid {
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// The stable machine-readable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            AuthError::Unauthenticated(_) => "unauthorized",
+            AuthError::InvalidCredentials => "invalid_credentials",
+            AuthError::PermissionDenied(_) => "forbidden",
+            AuthError::PasswordChangeRequired => "password_change_required",
+            AuthError::CsrfFailed => "csrf_failed",
+            AuthError::Forbidden { code, .. }
+            | AuthError::Invalid { code, .. }
+            | AuthError::Conflict { code, .. } => code,
+            AuthError::Throttled { .. } => "rate_limited",
+            AuthError::NotFound(_) => "not_found",
+            AuthError::Unavailable => "service_unavailable",
+            AuthError::Internal(_) => "internal_error",
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct Envelope<'a> {
+    error: Body<'a>,
+}
+
+#[derive(Serialize)]
+struct Body<'a> {
+    code: &'a str,
+    message: String,
+}
+
+impl ResponseError for AuthError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            AuthError::Unauthenticated(_) | AuthError::InvalidCredentials => StatusCode::UNAUTHORIZED,
+            AuthError::PermissionDenied(_)
+            | AuthError::PasswordChangeRequired
+            | AuthError::CsrfFailed
+            | AuthError::Forbidden { .. } => StatusCode::FORBIDDEN,
+            AuthError::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
+            AuthError::NotFound(_) => StatusCode::NOT_FOUND,
+            AuthError::Invalid { .. } => StatusCode::BAD_REQUEST,
+            AuthError::Conflict { .. } => StatusCode::CONFLICT,
+            AuthError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            AuthError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        match self {
+            AuthError::Internal(cause) => tracing::error!(error = %format!("{cause:#}"), "request failed"),
+            AuthError::Unauthenticated(reason) => {
+                tracing::info!(auth.reason = reason, "request not authenticated")
+            }
+            _ => {}
+        }
+        let mut response = HttpResponse::build(self.status_code());
+        match self {
+            AuthError::Unauthenticated(_) | AuthError::InvalidCredentials => {
+                response.insert_header(("WWW-Authenticate", "Bearer"));
+            }
+            AuthError::Throttled { retry_after } => {
+                response.insert_header(("Retry-After", retry_after.to_string()));
+            }
+            AuthError::Unavailable => {
+                response.insert_header(("Retry-After", "5"));
+            }
+            _ => {}
+        }
+        response.json(Envelope {
+            error: Body {
+                code: self.code(),
+                message: self.to_string(),
+            },
+        })
+    }
+}
+
+impl From<DbError> for AuthError {
+    fn from(err: DbError) -> Self {
+        if err.is_unavailable() {
+            tracing::warn!(error.code = err.code(), "database unavailable");
+            AuthError::Unavailable
+        } else {
+            AuthError::Internal(err.into())
+        }
+    }
+}
+
+impl From<diesel::result::Error> for AuthError {
+    fn from(err: diesel::result::Error) -> Self {
+        AuthError::from(DbError::from(err))
+    }
+}
+
+impl From<crate::audit::AuditError> for AuthError {
+    fn from(err: crate::audit::AuditError) -> Self {
+        AuthError::Internal(err.into())
+    }
+}
+
+impl From<crate::accounts::AccountError> for AuthError {
+    fn from(err: crate::accounts::AccountError) -> Self {
+        use crate::accounts::AccountError;
+        match err {
+            AccountError::Invalid(message) => AuthError::invalid("invalid_input", message),
+            AccountError::UserExists => AuthError::Conflict {
+                code: "user_exists",
+                message: "a user with this email address already exists".to_owned(),
+            },
+            AccountError::Db(db) => db.into(),
+            other => AuthError::internal(other),
+        }
+    }
+}
+
+/// How long to wait before retrying, rounded up to whole seconds.
+pub(crate) fn retry_seconds(wait: Duration) -> u64 {
+    wait.as_secs() + u64::from(wait.subsec_nanos() > 0)
+}
