@@ -7,6 +7,7 @@
 pub mod access_log;
 pub mod auth;
 pub mod health;
+pub mod notify;
 pub mod registry;
 pub mod users;
 pub mod webhooks;
@@ -42,6 +43,7 @@ pub fn register(r: &mut Routes<'_>) {
     auth::register(r);
     users::register(r);
     access_log::register(r);
+    notify::register(r);
 }
 
 /// Every route of the service with its access rule.

@@ -35,6 +35,8 @@ backend_tests!(
     an_unacknowledged_critical_case_is_reported_to_supervisors_once,
     failing_messages_are_dead_lettered_and_can_be_requeued,
     outbound_sms_needs_a_safe_contact_record_and_stays_within_limits,
+    the_api_acknowledges_records_safe_contact_and_sends_only_agreed_sms,
+    supervisors_manage_recipients_and_see_dead_letters,
 );
 
 const CRITICAL_SMS: &str = "pomogite srochno menya b'yut zabrali pasport";
@@ -1093,4 +1095,260 @@ async fn outbound_sms_needs_a_safe_contact_record_and_stays_within_limits(backen
         app.count("outbox WHERE kind = 'sms' AND status = 'sent'").await,
         1
     );
+}
+
+async fn wait_requests(mock: &MockProvider, n: usize) -> Vec<(String, String)> {
+    for _ in 0..200 {
+        let got = mock.requests();
+        if got.len() >= n {
+            return got;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!(
+        "the mock provider did not receive {n} requests: {:?}",
+        mock.requests()
+    );
+}
+
+async fn the_api_acknowledges_records_safe_contact_and_sends_only_agreed_sms(backend: Backend) {
+    use komek::domain::Role;
+    use reqwest::Method;
+    let (mock, base) = MockProvider::start().await;
+    let app = spawn_app_with(
+        backend,
+        fast(None, move |raw| raw.sms_api_base_url = Some(base.clone())),
+    )
+    .await;
+    let (org, channel) = org_with_channel(&app, "ngo-api").await;
+    let other = app.create_org("ngo-other", Some("KZ")).await;
+    assert_eq!(
+        send_sms(&app, &channel, "evt-1", "+77015550001", CRITICAL_SMS).await,
+        200
+    );
+    let (case_id, _) = case_ids(&app.db).await.remove(0);
+    let (_, operator) = app.staff(&org, Role::Operator).await;
+    let (_, outsider) = app.staff(&other, Role::Operator).await;
+    let (_, caseworker) = app.staff(&org, Role::Caseworker).await;
+    let sms_path = format!("/api/v1/cases/{case_id}/sms");
+    let post = |path: &str, token: &str, body: serde_json::Value| {
+        app.authed(Method::POST, path, token).json(&body).send()
+    };
+
+    // No safe-contact record: 409, audited, and the provider hears nothing.
+    let response = post(&sms_path, &operator.access, json!({})).await.unwrap();
+    assert_eq!(response.status(), 409);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "no_safe_contact", "{body}");
+    let denied = app
+        .audit_entries()
+        .await
+        .into_iter()
+        .filter(|e| e.action == "contact_sms_requested" && e.outcome == "denied")
+        .count();
+    assert_eq!(denied, 1, "the refusal is audited");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(mock.requests().is_empty());
+    assert_eq!(app.count("outbox WHERE kind = 'sms'").await, 0);
+
+    // Another organization's staff and an unassigned caseworker do not see the case.
+    for token in [&outsider.access, &caseworker.access] {
+        let response = post(&sms_path, token, json!({})).await.unwrap();
+        assert_eq!(response.status(), 404);
+        let response = post(&format!("/api/v1/cases/{case_id}/acknowledge"), token, json!({}))
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 404);
+    }
+
+    let wording = "Vash zakaz gotov. Kod 4471";
+    let safe_path = format!("/api/v1/cases/{case_id}/safe-contact");
+    let bad = app
+        .authed(Method::PUT, &safe_path, &operator.access)
+        .json(&json!({ "sms": true, "windows": [{ "from": "9am", "to": "18:00" }], "utc_offset_minutes": 300, "wording": wording }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 400);
+    let recorded = app
+        .authed(Method::PUT, &safe_path, &operator.access)
+        .json(&json!({ "sms": true, "windows": [{ "from": "00:00", "to": "00:00" }], "utc_offset_minutes": 300, "wording": wording }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        recorded.status(),
+        200,
+        "{}",
+        recorded.text().await.unwrap_or_default()
+    );
+
+    let response = post(
+        &sms_path,
+        &operator.access,
+        json!({ "text": "Come to Abaya 10 tonight" }),
+    )
+    .await
+    .unwrap();
+    assert_eq!(response.status(), 409);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "wording_not_agreed");
+
+    let response = post(&sms_path, &operator.access, json!({})).await.unwrap();
+    assert_eq!(response.status(), 202);
+    let requests = wait_requests(&mock, 1).await;
+    assert!(
+        requests[0].1.contains(wording) && requests[0].1.contains("+77015550001"),
+        "{requests:?}"
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(mock.requests().len(), 1, "sent once");
+
+    // Acknowledgement stops the clock, once.
+    let ack = format!("/api/v1/cases/{case_id}/acknowledge");
+    let first: serde_json::Value = post(&ack, &operator.access, json!({}))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(first["already_acknowledged"], false, "{first}");
+    let again: serde_json::Value = post(&ack, &operator.access, json!({}))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(again["already_acknowledged"], true);
+    assert_eq!(app.count("cases WHERE acknowledged_at IS NOT NULL").await, 1);
+    let acknowledged = app
+        .audit_entries()
+        .await
+        .into_iter()
+        .filter(|e| e.action == "case_acknowledged")
+        .count();
+    assert_eq!(acknowledged, 1);
+}
+
+async fn supervisors_manage_recipients_and_see_dead_letters(backend: Backend) {
+    use komek::domain::Role;
+    use reqwest::Method;
+    let app = spawn_app_with(backend, fast(None, no_worker)).await;
+    let org = app.create_org("ngo-rcp", Some("KZ")).await;
+    let (_, supervisor) = app.staff(&org, Role::Supervisor).await;
+    let (_, operator) = app.staff(&org, Role::Operator).await;
+    let caseworker = add_staff(&app, &org, "cw@ngo.test", Staff::default()).await;
+    let path = format!("/api/v1/notifications/recipients/case_critical/{caseworker}");
+
+    let denied = app
+        .authed(Method::GET, "/api/v1/notifications/recipients", &operator.access)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(denied.status(), 403);
+    let added: serde_json::Value = app
+        .authed(Method::PUT, &path, &supervisor.access)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(added["changed"], true, "{added}");
+    let listed: serde_json::Value = app
+        .authed(
+            Method::GET,
+            "/api/v1/notifications/recipients",
+            &supervisor.access,
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        listed["configured"][0]["user_id"],
+        caseworker.as_str(),
+        "{listed}"
+    );
+    let critical = listed["effective"]["case_critical"].as_array().unwrap();
+    assert!(critical.iter().any(|v| v == caseworker.as_str()), "{listed}");
+    let bad_topic = app
+        .authed(
+            Method::PUT,
+            &format!("/api/v1/notifications/recipients/everything/{caseworker}"),
+            &supervisor.access,
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad_topic.status(), 400);
+    let unknown = app
+        .authed(
+            Method::PUT,
+            "/api/v1/notifications/recipients/case_child/nobody",
+            &supervisor.access,
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unknown.status(), 404);
+    let removed: serde_json::Value = app
+        .authed(Method::DELETE, &path, &supervisor.access)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(removed["changed"], true);
+
+    // A dead letter is an alert supervisors see, and can requeue.
+    let o = org.clone();
+    app.db
+        .write(move |conn| {
+            let message = komek::outbox::NewMessage::new(
+                &o,
+                komek::outbox::Channel::Email,
+                "case_critical",
+                json!({ "reference": "KMK-7Q2F9X", "urgency": "critical" }),
+            );
+            komek::outbox::enqueue(conn, &message)?;
+            diesel::update(outbox::table)
+                .set((
+                    outbox::status.eq("dead"),
+                    outbox::attempts.eq(10),
+                    outbox::last_error.eq("smtp_failed"),
+                ))
+                .execute(conn)?;
+            Ok::<_, DbError>(())
+        })
+        .await
+        .unwrap();
+    let dead: serde_json::Value = app
+        .authed(Method::GET, "/api/v1/notifications/dead", &supervisor.access)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(dead["count"], 1, "{dead}");
+    assert_eq!(dead["items"][0]["last_error"], "smtp_failed");
+    let requeued: serde_json::Value = app
+        .authed(
+            Method::POST,
+            "/api/v1/notifications/dead/requeue",
+            &supervisor.access,
+        )
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(requeued["requeued"], 1);
+    assert_eq!(app.count("outbox WHERE status = 'pending'").await, 1);
 }
