@@ -320,4 +320,29 @@ mod tests {
         assert!(!err.contains("secret"));
         Ok(())
     }
+
+    #[tokio::test]
+    async fn the_mail_folder_keeps_one_file_per_message_id() -> Result<(), Box<dyn std::error::Error>> {
+        let dir = std::env::temp_dir().join(format!("komek-maildir-{}", uuid::Uuid::new_v4().simple()));
+        let mailer = Mailer::Maildir(dir.clone());
+        let from: Mailbox = "Komek <komek@example.org>".parse()?;
+        let email = Email {
+            to: "cw@example.org".into(),
+            subject: "Case KMK-7Q2F9X: assigned to you (high)".into(),
+            text: "text".into(),
+            html: "<p>html</p>".into(),
+            message_id: "<outbox-1@example.org>".into(),
+        };
+        mailer.send(&from, &email).await?;
+        mailer.send(&from, &email).await?;
+        let files: Vec<_> = std::fs::read_dir(dir.join("new"))?.collect();
+        assert_eq!(files.len(), 1, "a retry overwrites the same file");
+        let written = std::fs::read_to_string(dir.join("new").join("outbox-1@example.org.eml"))?;
+        assert!(
+            written.contains("Message-ID: <outbox-1@example.org>"),
+            "{written}"
+        );
+        std::fs::remove_dir_all(dir)?;
+        Ok(())
+    }
 }

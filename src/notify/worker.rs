@@ -250,16 +250,20 @@ impl Worker {
                 }
                 next_sla = tokio::time::Instant::now() + self.config.sla_interval;
             }
-            match self.run_one().await {
+            let pause = match self.run_one().await {
                 Ok(Some(_)) => continue,
-                Ok(None) => {}
-                Err(err) => tracing::warn!(
-                    error.code = err.code(),
-                    "outbox worker could not reach the database"
-                ),
-            }
+                Ok(None) => self.config.poll_interval,
+                Err(err) => {
+                    tracing::warn!(
+                        error.code = err.code(),
+                        "outbox worker could not reach the database"
+                    );
+                    // Back off while the database is away instead of logging at the poll rate.
+                    self.config.poll_interval.max(StdDuration::from_secs(5))
+                }
+            };
             tokio::select! {
-                _ = tokio::time::sleep(self.config.poll_interval) => {}
+                _ = tokio::time::sleep(pause) => {}
                 changed = stop.changed() => if changed.is_err() { break },
             }
         }
