@@ -160,14 +160,7 @@ pub fn open(
             Ok(_) => {
                 add_event(conn, (&id, opening.organization_id), "opened", None, None, None)?;
                 let critical = risk == RiskLevel::Critical;
-                notify_urgency(
-                    conn,
-                    opening.organization_id,
-                    &id,
-                    reference.as_str(),
-                    critical,
-                    triage.child_victim,
-                )?;
+                notify_urgency(conn, &id, critical, triage.child_victim)?;
                 return Ok((id, reference));
             }
             Err(e) if is_unique_violation(&e) => continue,
@@ -260,27 +253,13 @@ pub fn escalate(
         })),
     )?;
     let newly_child = child && !case.child_victim;
-    notify_urgency(
-        conn,
-        &case.organization_id,
-        &case.id,
-        &case.reference,
-        became_critical,
-        newly_child,
-    )?;
+    notify_urgency(conn, &case.id, became_critical, newly_child)?;
     Ok(true)
 }
 
 /// Writes the outbox rows (one per recipient, see `notify::recipients`) for a case that is (or just
 /// became) critical or a child case.
-fn notify_urgency(
-    conn: &mut AnyConnection,
-    _organization_id: &str,
-    case_id: &str,
-    _reference: &str,
-    critical: bool,
-    child: bool,
-) -> QueryResult<()> {
+fn notify_urgency(conn: &mut AnyConnection, case_id: &str, critical: bool, child: bool) -> QueryResult<()> {
     if critical {
         notify::notify_case(conn, case_id, notify::CaseNotice::Critical, None)?;
     }
