@@ -21,7 +21,7 @@ use crate::keys::{self, KeyOrigin};
 use crate::notify::{self, recipients};
 use crate::sensitive::Sensitive;
 use crate::startup::Application;
-use crate::state::AppState;
+use crate::state::{self, AppState};
 use crate::{bootstrap, telemetry};
 use komek_gateways::Provider;
 
@@ -340,6 +340,9 @@ fn open_admin_db(settings: &Settings) -> Result<(Db, Crypto), anyhow::Error> {
 
 fn serve(settings: Arc<Settings>) -> Result<(), anyhow::Error> {
     let keys = Arc::new(settings.load_keys()?);
+    // Everything that can be wrong in the configuration is checked before the database is touched.
+    let triage = state::load_triage(&settings)?;
+    tracing::info!(rules = triage.rule_count(), "triage rules loaded");
     let db = open_db(&settings, !settings.is_production())?;
     let applied = db.migrate_blocking()?;
     if !applied.is_empty() {
@@ -349,8 +352,7 @@ fn serve(settings: Arc<Settings>) -> Result<(), anyhow::Error> {
     let listener = std::net::TcpListener::bind(settings.bind)
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", settings.bind))?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    let state = AppState::load(settings.clone(), db.clone(), keys)?;
-    tracing::info!(rules = state.triage.rule_count(), "triage rules loaded");
+    let state = AppState::new(settings.clone(), db.clone(), keys, triage);
     runtime.block_on(async {
         let app = Application::build(state, listener)?;
         tracing::info!(

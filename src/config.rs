@@ -83,6 +83,12 @@ pub struct RawSettings {
     pub sms_per_case_per_day: u32,
     pub sms_per_case_total: u32,
     pub sms_global_per_day: u32,
+    pub web_form_org: Option<String>,
+    pub web_form_min_fill_secs: u32,
+    pub web_form_submissions_per_hour: u32,
+    pub web_form_status_checks_per_hour: u32,
+    pub web_form_quick_exit_url: String,
+    pub trusted_proxies: String,
 }
 
 impl Default for RawSettings {
@@ -133,6 +139,12 @@ impl Default for RawSettings {
             sms_per_case_per_day: 3,
             sms_per_case_total: 20,
             sms_global_per_day: 200,
+            web_form_org: None,
+            web_form_min_fill_secs: 3,
+            web_form_submissions_per_hour: 5,
+            web_form_status_checks_per_hour: 30,
+            web_form_quick_exit_url: DEFAULT_QUICK_EXIT_URL.to_owned(),
+            trusted_proxies: String::new(),
         }
     }
 }
@@ -216,7 +228,23 @@ pub struct Settings {
     pub sms_per_case_per_day: u32,
     pub sms_per_case_total: u32,
     pub sms_global_per_day: u32,
+    /// The organization whose form `/report` shows when no `?org=` is given.
+    pub web_form_org: String,
+    /// A form sent sooner than this after it was shown is refused as automated.
+    pub web_form_min_fill: Duration,
+    /// Reports one client address may send through the form per hour.
+    pub web_form_submissions_per_hour: u32,
+    /// Follow-up code checks one client address may make per hour.
+    pub web_form_status_checks_per_hour: u32,
+    /// Where the form's quick-exit button leads: a neutral page.
+    pub web_form_quick_exit_url: url::Url,
+    /// Reverse proxies whose `X-Forwarded-For` is believed for the client address.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
+
+/// The quick-exit target when none is configured: a weather search, nothing to do with Komek.
+pub const DEFAULT_QUICK_EXIT_URL: &str =
+    "https://www.google.com/search?q=%D0%BF%D0%BE%D0%B3%D0%BE%D0%B4%D0%B0";
 
 impl RawSettings {
     /// Reads defaults < `file` < environment.
@@ -368,6 +396,43 @@ impl RawSettings {
         {
             return Err(invalid("client_ip_header", "not a valid HTTP header name"));
         }
+        if self.web_form_min_fill_secs > 600 {
+            return Err(invalid("web_form_min_fill_secs", "use 0 to 600 seconds"));
+        }
+        if !(1..=10_000).contains(&self.web_form_submissions_per_hour) {
+            return Err(invalid("web_form_submissions_per_hour", "use 1 to 10000"));
+        }
+        if !(1..=10_000).contains(&self.web_form_status_checks_per_hour) {
+            return Err(invalid("web_form_status_checks_per_hour", "use 1 to 10000"));
+        }
+        let web_form_org = match self
+            .web_form_org
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+        {
+            Some(slug) => slug.to_owned(),
+            None => self.bootstrap_org_slug.clone(),
+        };
+        let web_form_quick_exit_url = url::Url::parse(self.web_form_quick_exit_url.trim())
+            .ok()
+            .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
+            .ok_or_else(|| {
+                invalid(
+                    "web_form_quick_exit_url",
+                    "use an https:// address of a neutral site (weather, news)",
+                )
+            })?;
+        let mut trusted_proxies = Vec::new();
+        for item in self.trusted_proxies.split([',', ' ']).filter(|s| !s.is_empty()) {
+            let ip = item.parse().map_err(|_| {
+                invalid(
+                    "trusted_proxies",
+                    format!("`{item}` is not an IP address; list addresses separated by commas"),
+                )
+            })?;
+            trusted_proxies.push(ip);
+        }
         tracing_subscriber::EnvFilter::try_new(&self.log)
             .map_err(|e| invalid("log", format!("not a log filter like `info,komek=debug`: {e}")))?;
         if production {
@@ -436,6 +501,12 @@ impl RawSettings {
             sms_per_case_per_day: self.sms_per_case_per_day,
             sms_per_case_total: self.sms_per_case_total,
             sms_global_per_day: self.sms_global_per_day,
+            web_form_org,
+            web_form_min_fill: Duration::from_secs(u64::from(self.web_form_min_fill_secs)),
+            web_form_submissions_per_hour: self.web_form_submissions_per_hour,
+            web_form_status_checks_per_hour: self.web_form_status_checks_per_hour,
+            web_form_quick_exit_url,
+            trusted_proxies,
         })
     }
 }
@@ -556,6 +627,42 @@ mod tests {
     }
 
     #[test]
+    fn web_form_settings_are_checked() -> Result<(), ConfigError> {
+        let settings = RawSettings::default().validate()?;
+        assert_eq!(
+            settings.web_form_org, "hotline",
+            "defaults to the bootstrap organization"
+        );
+        assert_eq!(settings.web_form_min_fill, Duration::from_secs(3));
+        assert!(settings.trusted_proxies.is_empty());
+        let raw = RawSettings {
+            trusted_proxies: "127.0.0.1, ::1".into(),
+            web_form_org: Some("ngo".into()),
+            ..RawSettings::default()
+        };
+        let settings = raw.validate()?;
+        assert_eq!(settings.trusted_proxies.len(), 2);
+        assert_eq!(settings.web_form_org, "ngo");
+        for bad in [
+            RawSettings {
+                trusted_proxies: "10.0.0.0/8".into(),
+                ..RawSettings::default()
+            },
+            RawSettings {
+                web_form_quick_exit_url: "javascript:alert(1)".into(),
+                ..RawSettings::default()
+            },
+            RawSettings {
+                web_form_submissions_per_hour: 0,
+                ..RawSettings::default()
+            },
+        ] {
+            assert!(bad.validate().is_err());
+        }
+        Ok(())
+    }
+
+    #[test]
     fn smtp_url_never_prints() -> Result<(), ConfigError> {
         let raw = RawSettings {
             smtp_url: Some("smtp://user:secret@mail:587".into()),
@@ -582,6 +689,7 @@ mod tests {
             "mail_dir",
             "sms_api_base_url",
             "client_ip_header",
+            "web_form_org",
         ]);
         for name in names {
             assert!(

@@ -125,6 +125,19 @@ impl From<DbError> for ApiError {
     }
 }
 
+impl From<crate::audit::AuditError> for ApiError {
+    fn from(err: crate::audit::AuditError) -> Self {
+        // Without its audit entry, personal data is not returned: the transaction rolls back.
+        ApiError::Internal(err.into())
+    }
+}
+
+impl From<crate::crypto::CryptoError> for ApiError {
+    fn from(err: crate::crypto::CryptoError) -> Self {
+        ApiError::Internal(err.into())
+    }
+}
+
 impl From<diesel::result::Error> for ApiError {
     fn from(err: diesel::result::Error) -> Self {
         ApiError::from(DbError::from(err))

@@ -13,6 +13,7 @@
 //!   email templates and backends, the outbox worker, the deadline watch, outbound SMS to contacts.
 //! - [`auth`]: sign-in, tokens, permissions, need-to-know policy, key rotation; [`audit`]: the
 //!   hash-chained audit log.
+//! - [`webform`]: the public web form at `/report` (pages, translations, anti-automation, its intake).
 //! - [`routes`]: the route table and handlers; [`middleware`]: request ids, logging, security headers;
 //!   [`error`]: the HTTP error envelope.
 
@@ -40,3 +41,4 @@ pub mod startup;
 pub mod state;
 pub mod telemetry;
 pub mod triage;
+pub mod webform;

@@ -22,22 +22,31 @@ pub struct AppState {
     pub triage: Arc<Engine>,
     /// The server's keys (JWT signing keys are read by auth).
     pub keys: Arc<Keyset>,
+    /// The public web form's in-memory budgets (shared by every HTTP worker).
+    pub webform: Arc<crate::webform::WebFormState>,
+}
+
+/// Loads and validates the triage rules: built in, or the files in `triage_rules_dir`.
+pub fn load_triage(settings: &Settings) -> Result<Arc<Engine>, RuleFileError> {
+    let engine = match &settings.triage_rules_dir {
+        Some(dir) => Engine::from_dir(dir)?,
+        None => Engine::embedded()?,
+    };
+    Ok(Arc::new(engine))
 }
 
 impl AppState {
-    /// Assembles the state, loading and validating the triage rules (built in, or `triage_rules_dir`).
-    pub fn load(settings: Arc<Settings>, db: Db, keys: Arc<Keyset>) -> Result<AppState, RuleFileError> {
-        let engine = match &settings.triage_rules_dir {
-            Some(dir) => Engine::from_dir(dir)?,
-            None => Engine::embedded()?,
-        };
-        Ok(AppState {
+    /// Assembles the state.
+    pub fn new(settings: Arc<Settings>, db: Db, keys: Arc<Keyset>, triage: Arc<Engine>) -> AppState {
+        let webform = Arc::new(crate::webform::WebFormState::new(&settings));
+        AppState {
             db,
             crypto: Crypto::new(keys.clone()),
             settings,
-            triage: Arc::new(engine),
+            triage,
             keys,
-        })
+            webform,
+        }
     }
 
     /// What report processing needs.

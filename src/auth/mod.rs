@@ -14,7 +14,7 @@
 //!
 //! # A case handler, as intake will write it
 //!
-//! ```ignore
+//! ```text
 //! async fn read_case(
 //!     auth: Authorized<permissions::ReadCases>,      // first argument: 401 / 403 handled for you
 //!     state: web::Data<AppState>,

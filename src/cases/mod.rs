@@ -2,6 +2,9 @@
 //! events. Risk and flags only ever rise automatically (a later message can make a case more urgent, never
 //! less); lowering them is an operator's override with a reason.
 
+pub mod overrides;
+pub mod view;
+
 use chrono::{Duration, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use serde_json::{Value, json};
@@ -74,7 +77,7 @@ pub fn parse_types(stored: &str) -> Vec<ExploitationType> {
     stored.split(',').filter_map(|t| t.trim().parse().ok()).collect()
 }
 
-fn join_types(types: &[ExploitationType]) -> String {
+pub(crate) fn join_types(types: &[ExploitationType]) -> String {
     types.iter().map(|t| t.as_str()).collect::<Vec<_>>().join(",")
 }
 
@@ -172,10 +175,15 @@ pub fn open(
 
 /// Risk after the case rules: a child case is at least high (DESIGN §8).
 pub fn effective_risk(triage: &Triage) -> RiskLevel {
-    if triage.child_victim {
-        triage.risk.max(RiskLevel::High)
+    effective_flags(triage.risk, triage.child_victim)
+}
+
+/// `risk`, raised to high for a child case.
+pub fn effective_flags(risk: RiskLevel, child_victim: bool) -> RiskLevel {
+    if child_victim {
+        risk.max(RiskLevel::High)
     } else {
-        triage.risk
+        risk
     }
 }
 
@@ -259,7 +267,12 @@ pub fn escalate(
 
 /// Writes the outbox rows (one per recipient, see `notify::recipients`) for a case that is (or just
 /// became) critical or a child case.
-fn notify_urgency(conn: &mut AnyConnection, case_id: &str, critical: bool, child: bool) -> QueryResult<()> {
+pub(crate) fn notify_urgency(
+    conn: &mut AnyConnection,
+    case_id: &str,
+    critical: bool,
+    child: bool,
+) -> QueryResult<()> {
     if critical {
         notify::notify_case(conn, case_id, notify::CaseNotice::Critical, None)?;
     }

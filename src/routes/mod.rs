@@ -6,9 +6,11 @@
 
 pub mod access_log;
 pub mod auth;
+pub mod cases;
 pub mod health;
 pub mod notify;
 pub mod registry;
+pub mod reports;
 pub mod users;
 pub mod webhooks;
 
@@ -40,8 +42,22 @@ pub fn register(r: &mut Routes<'_>) {
          unguessable channel id) before any side effect",
         webhooks::configure,
     );
+    r.public_routes(
+        &[
+            (Method::GET, "/report"),
+            (Method::POST, "/report"),
+            (Method::GET, "/report/status"),
+            (Method::POST, "/report/status"),
+            (Method::GET, "/report/style.css"),
+        ],
+        "the public web form: anyone may report; CSRF token, honeypot, fill time and a per-address budget \
+         guard it, and the status page shows only a case's public status for its private code",
+        crate::webform::configure,
+    );
     auth::register(r);
     users::register(r);
+    cases::register(r);
+    reports::register(r);
     access_log::register(r);
     notify::register(r);
 }

@@ -332,3 +332,39 @@ fn help_and_version_explain_themselves() {
         assert!(help.contains(command), "--help lists `{command}`: {help}");
     }
 }
+
+#[test]
+fn a_broken_triage_rule_file_stops_the_start_naming_the_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("rules");
+    std::fs::create_dir_all(&rules).unwrap();
+    let source = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/triage/rules");
+    for entry in std::fs::read_dir(&source).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "toml") {
+            std::fs::copy(&path, rules.join(path.file_name().unwrap())).unwrap();
+        }
+    }
+    let broken = rules.join("en.toml");
+    let text = std::fs::read_to_string(&broken).unwrap();
+    std::fs::write(
+        &broken,
+        text.replacen("script = \"latn\"", "script = \"latn\"\nweight = [unclosed", 1),
+    )
+    .unwrap();
+    let out = run(komek(dir.path())
+        .arg("serve")
+        .env("KOMEK_BIND", "127.0.0.1:0")
+        .env("KOMEK_TRIAGE_RULES_DIR", &rules));
+    assert!(!out.status.success(), "a broken rule file must stop the start");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let named = stderr.split("en.toml").nth(1).unwrap_or_default();
+    assert!(
+        named.contains("line ") && named.chars().any(|c| c.is_ascii_digit()),
+        "the error names the file and line: {stderr}"
+    );
+    assert!(
+        !dir.path().join("komek-data/komek.db").exists(),
+        "the rules are checked before the database is created"
+    );
+}

@@ -160,6 +160,14 @@ pub struct AppOptions {
     pub flood_threshold: u32,
     /// Changes any other setting (mail, outbox worker, SMS limits...).
     pub tweak: Option<SettingsTweak>,
+    /// The web form's minimum fill time (0 in tests unless a test checks it).
+    pub web_form_min_fill_secs: u32,
+    /// Web form reports per client address per hour.
+    pub web_form_submissions_per_hour: u32,
+    /// Follow-up code checks per client address per hour.
+    pub web_form_status_checks_per_hour: u32,
+    /// The organization `/report` shows without `?org=`.
+    pub web_form_org: Option<String>,
 }
 
 impl AppOptions {
@@ -180,6 +188,10 @@ impl Default for AppOptions {
             sqlite_busy_timeout_ms: 5_000,
             flood_threshold: 10,
             tweak: None,
+            web_form_min_fill_secs: 0,
+            web_form_submissions_per_hour: 1000,
+            web_form_status_checks_per_hour: 1000,
+            web_form_org: None,
         }
     }
 }
@@ -293,6 +305,10 @@ pub fn test_settings(storage: &TestStorage, options: &AppOptions) -> Settings {
         db_checkout_timeout_ms: options.db_checkout_timeout_ms,
         sqlite_busy_timeout_ms: options.sqlite_busy_timeout_ms,
         flood_threshold: options.flood_threshold,
+        web_form_min_fill_secs: options.web_form_min_fill_secs,
+        web_form_submissions_per_hour: options.web_form_submissions_per_hour,
+        web_form_status_checks_per_hour: options.web_form_status_checks_per_hour,
+        web_form_org: options.web_form_org.clone(),
         shutdown_timeout_secs: 1,
         ..RawSettings::default()
     };
@@ -324,8 +340,8 @@ pub async fn spawn_app_tweaked(
     let db = open_migrated(&settings);
     let listener = TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("bind: {e}"));
     let settings = Arc::new(settings);
-    let state =
-        AppState::load(settings.clone(), db.clone(), keys.clone()).unwrap_or_else(|e| panic!("state: {e}"));
+    let triage = komek::state::load_triage(&settings).unwrap_or_else(|e| panic!("triage rules: {e}"));
+    let state = AppState::new(settings.clone(), db.clone(), keys.clone(), triage);
     let app = Application::build(state, listener).unwrap_or_else(|e| panic!("build: {e}"));
     let address = format!("http://127.0.0.1:{}", app.port());
     let handle = app.handle();

@@ -27,7 +27,7 @@ const TWILIO_SID: &str = "AC0123456789abcdef0123456789abcdef";
 
 /// A signed provider request, built independently of the gateways crate (so a bug in its signing cannot
 /// hide a bug in its verification).
-struct Delivery {
+pub struct Delivery {
     method: reqwest::Method,
     path: String,
     query: String,
@@ -37,7 +37,7 @@ struct Delivery {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Sms {
+pub enum Sms {
     Capcom6,
     Twilio,
     Vonage,
@@ -70,7 +70,7 @@ impl Sms {
         }
     }
 
-    fn secret(self) -> &'static str {
+    pub fn secret(self) -> &'static str {
         match self {
             Sms::Capcom6 => "signing_key=capcom6-test-key",
             Sms::Twilio => "AC0123456789abcdef0123456789abcdef:twilio-test-token",
@@ -90,7 +90,7 @@ impl Sms {
         }
     }
 
-    fn delivery(self, channel_id: &str, event_id: &str, from: &str, text: &str) -> Delivery {
+    pub fn delivery(self, channel_id: &str, event_id: &str, from: &str, text: &str) -> Delivery {
         let path = format!("/webhooks/{}/{channel_id}/sms", self.slug());
         let now = chrono::Utc::now().timestamp();
         let form = |pairs: &[(&str, &str)]| serde_urlencoded::to_string(pairs).unwrap().into_bytes();
@@ -219,7 +219,7 @@ impl Sms {
     }
 }
 
-async fn deliver(app: &TestApp, delivery: &Delivery) -> (u16, String) {
+pub async fn deliver(app: &TestApp, delivery: &Delivery) -> (u16, String) {
     let mut url = app.url(&delivery.path);
     if !delivery.query.is_empty() {
         url = format!("{url}?{}", delivery.query);
@@ -249,7 +249,7 @@ fn text_for(provider: Sms, text: &str) -> String {
     }
 }
 
-async fn channel(app: &TestApp, provider: Sms, secret: &str) -> String {
+pub async fn channel(app: &TestApp, provider: Sms, secret: &str) -> String {
     let org = app
         .create_org(&format!("ngo-{}", provider.slug()), Some("KZ"))
         .await;

@@ -7,6 +7,7 @@ mod helpers;
 
 mod audit;
 mod auth;
+mod cases;
 mod cli;
 mod health;
 mod intake;
@@ -14,3 +15,4 @@ mod notify;
 mod route_inventory;
 mod smtp_sink;
 mod storage;
+mod webform;

@@ -38,6 +38,7 @@ const OWN_CONFIGURE: &[&str] = &[
     "src/routes/health.rs",
     "src/routes/registry.rs",
     "src/routes/webhooks.rs",
+    "src/webform/handlers.rs",
 ];
 
 fn concrete(path: &str) -> String {

@@ -1,0 +1,121 @@
+//! `GET /api/v1/reports`: the intake log for operators and supervisors — every report of the caller's
+//! organization, newest first, with its source, triage state and case, but not its text (the text is read
+//! inside its case, where each read is audited). Cursor-paginated; filters by triage status and source.
+
+use actix_web::http::Method;
+use actix_web::{HttpResponse, web};
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::registry::Routes;
+use crate::auth::Authorized;
+use crate::auth::permissions::ReadReports;
+use crate::cases::view::MAX_PAGE;
+use crate::db::schema::{cases, reports};
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// Registers the route.
+pub fn register(r: &mut Routes<'_>) {
+    r.guarded::<ReadReports, _, _>(Method::GET, "/api/v1/reports", list_reports);
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListQuery {
+    triage_status: Option<String>,
+    source: Option<String>,
+    cursor: Option<String>,
+    limit: Option<i64>,
+}
+
+#[derive(Debug, Serialize, Queryable)]
+struct ReportSummary {
+    id: String,
+    source: String,
+    provider: Option<String>,
+    channel_id: Option<String>,
+    triage_status: String,
+    case_id: Option<String>,
+    case_reference: Option<String>,
+    received_at: NaiveDateTime,
+    created_at: NaiveDateTime,
+}
+
+async fn list_reports(
+    auth: Authorized<ReadReports>,
+    state: web::Data<AppState>,
+    query: web::Query<ListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let query = query.into_inner();
+    if let Some(status) = &query.triage_status
+        && !["pending", "done", "collapsed", "failed"].contains(&status.as_str())
+    {
+        return Err(ApiError::bad_request(
+            "invalid_triage_status",
+            "use pending, done, collapsed or failed",
+        ));
+    }
+    if let Some(source) = &query.source
+        && !["sms", "voice", "web", "operator"].contains(&source.as_str())
+    {
+        return Err(ApiError::bad_request(
+            "invalid_source",
+            "use sms, voice, web or operator",
+        ));
+    }
+    if let Some(cursor) = &query.cursor
+        && uuid::Uuid::parse_str(cursor).is_err()
+    {
+        return Err(ApiError::bad_request(
+            "invalid_cursor",
+            "use the next_cursor of the previous page",
+        ));
+    }
+    let limit = query.limit.unwrap_or(50);
+    if !(1..=MAX_PAGE).contains(&limit) {
+        return Err(ApiError::bad_request(
+            "invalid_limit",
+            format!("limit must be 1 to {MAX_PAGE}"),
+        ));
+    }
+    let org = auth.staff.organization_id.clone();
+    let rows = state
+        .db
+        .run_as(&auth.staff.organization_id, move |conn| {
+            let mut q = reports::table
+                .left_join(cases::table)
+                .filter(reports::organization_id.eq(org.clone()))
+                .select((
+                    reports::id,
+                    reports::source,
+                    reports::provider,
+                    reports::channel_id,
+                    reports::triage_status,
+                    reports::case_id,
+                    cases::reference.nullable(),
+                    reports::received_at,
+                    reports::created_at,
+                ))
+                .order(reports::id.desc())
+                .limit(limit)
+                .into_boxed();
+            if let Some(status) = query.triage_status {
+                q = q.filter(reports::triage_status.eq(status));
+            }
+            if let Some(source) = query.source {
+                q = q.filter(reports::source.eq(source));
+            }
+            if let Some(cursor) = query.cursor {
+                q = q.filter(reports::id.lt(cursor));
+            }
+            q.load::<ReportSummary>(conn).map_err(ApiError::from)
+        })
+        .await?;
+    let next_cursor = (rows.len() as i64 == limit)
+        .then(|| rows.last().map(|r| r.id.clone()))
+        .flatten();
+    Ok(HttpResponse::Ok().json(json!({ "reports": rows, "next_cursor": next_cursor })))
+}
