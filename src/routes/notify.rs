@@ -1,6 +1,8 @@
 //! Notification and contact routes:
 //!
 //! * `POST /api/v1/cases/{id}/acknowledge` (`acknowledge_case`): stop a case's acknowledgement clock.
+//! * `POST /api/v1/cases/{id}/assign` (`assign_case`): assign a case to a staff member of the organization
+//!   (a child case only to a supervisor or child-protection-trained staff), who is told by email.
 //! * `PUT /api/v1/cases/{id}/safe-contact` (`manage_safe_contact`): record how and when the case's contact
 //!   may be reached by SMS, and the agreed wording.
 //! * `POST /api/v1/cases/{id}/sms` (`send_contact_sms`): send the agreed wording to the contact (202 when
@@ -24,12 +26,12 @@ use serde_json::json;
 use super::registry::Routes;
 use crate::audit::{self, Outcome};
 use crate::auth::permissions::{
-    AcknowledgeCase, ManageNotifications, ManageRecipients, ManageSafeContact, SendContactSms,
+    AcknowledgeCase, AssignCase, ManageNotifications, ManageRecipients, ManageSafeContact, SendContactSms,
 };
 use crate::auth::policy::{CaseAccess, CaseFacts, case_access};
 use crate::auth::{AuthError, Authorized, Staff};
 use crate::db::AnyConnection;
-use crate::db::schema::cases;
+use crate::db::schema::{cases, users};
 use crate::notify::recipients::{self, RecipientError, Topic};
 use crate::notify::sms::{self, SafeContact, SmsError, Window};
 use crate::notify::worker::{dead_letters, requeue_dead, sms_policy};
@@ -38,6 +40,7 @@ use crate::state::AppState;
 /// Registers the routes.
 pub fn register(r: &mut Routes<'_>) {
     r.guarded::<AcknowledgeCase, _, _>(Method::POST, "/api/v1/cases/{id}/acknowledge", acknowledge);
+    r.guarded::<AssignCase, _, _>(Method::POST, "/api/v1/cases/{id}/assign", assign);
     r.guarded::<ManageSafeContact, _, _>(Method::PUT, "/api/v1/cases/{id}/safe-contact", put_safe_contact);
     r.guarded::<SendContactSms, _, _>(Method::POST, "/api/v1/cases/{id}/sms", send_sms);
     r.guarded::<ManageRecipients, _, _>(Method::GET, "/api/v1/notifications/recipients", list_recipients);
@@ -158,6 +161,93 @@ async fn acknowledge(
         "already_acknowledged": !changed,
         "acknowledged_at": at.map(|t| t.and_utc().to_rfc3339()),
     })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AssignBody {
+    user_id: String,
+}
+
+async fn assign(
+    auth: Authorized<AssignCase>,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    body: web::Json<AssignBody>,
+) -> Result<HttpResponse, AuthError> {
+    let staff = auth.staff;
+    let case_id = path.into_inner();
+    let assignee = body.into_inner().user_id;
+    let org = staff.organization_id.clone();
+    let answer = state
+        .db
+        .write_as(&org, move |conn| {
+            if !case_gate(conn, &staff, &case_id, "case_assigned")? {
+                return Ok(None);
+            }
+            let candidate: Option<(String, bool)> = users::table
+                .filter(users::id.eq(&assignee))
+                .filter(users::organization_id.eq(&staff.organization_id))
+                .filter(users::disabled_at.is_null())
+                .filter(users::role.eq_any(["caseworker", "supervisor", "operator"]))
+                .select((users::role, users::child_protection_trained))
+                .first(conn)
+                .optional()?;
+            let Some((role, trained)) = candidate else {
+                return Err(AuthError::NotFound("staff account"));
+            };
+            let child: bool = cases::table
+                .find(&case_id)
+                .select(cases::child_victim)
+                .first(conn)?;
+            if child && !(role == "supervisor" || trained) {
+                return Err(AuthError::Conflict {
+                    code: "assignee_not_trained",
+                    message:
+                        "a child case can only be assigned to a supervisor or child-protection-trained staff"
+                            .to_owned(),
+                });
+            }
+            diesel::update(cases::table.find(&case_id))
+                .set((
+                    cases::assignee_id.eq(Some(&assignee)),
+                    cases::updated_at.eq(Utc::now().naive_utc()),
+                ))
+                .execute(conn)?;
+            let case_org = staff.organization_id.clone();
+            crate::cases::add_event(
+                conn,
+                (&case_id, &case_org),
+                "assigned",
+                Some(&staff.user_id),
+                None,
+                Some(json!({ "assignee_id": assignee })),
+            )?;
+            audit::record(
+                conn,
+                &staff.audit(
+                    "case_assigned",
+                    Some("case"),
+                    Some(&case_id),
+                    Outcome::Success,
+                    Some(json!({ "assignee_id": assignee })),
+                ),
+            )?;
+            // Someone assigning a case to themselves needs no email.
+            let notified = assignee != staff.user_id
+                && crate::notify::notify_case(
+                    conn,
+                    &case_id,
+                    crate::notify::CaseNotice::Assigned,
+                    Some(&assignee),
+                )? > 0;
+            Ok::<_, AuthError>(Some((case_id, assignee, notified)))
+        })
+        .await?;
+    let Some((case_id, assignee, notified)) = answer else {
+        return Err(forbidden_case());
+    };
+    Ok(HttpResponse::Ok().json(json!({ "case_id": case_id, "assignee_id": assignee, "notified": notified })))
 }
 
 #[derive(Deserialize)]

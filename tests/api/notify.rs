@@ -1129,7 +1129,7 @@ async fn the_api_acknowledges_records_safe_contact_and_sends_only_agreed_sms(bac
     let (case_id, _) = case_ids(&app.db).await.remove(0);
     let (_, operator) = app.staff(&org, Role::Operator).await;
     let (_, outsider) = app.staff(&other, Role::Operator).await;
-    let (_, caseworker) = app.staff(&org, Role::Caseworker).await;
+    let (caseworker_user, caseworker) = app.staff(&org, Role::Caseworker).await;
     let sms_path = format!("/api/v1/cases/{case_id}/sms");
     let post = |path: &str, token: &str, body: serde_json::Value| {
         app.authed(Method::POST, path, token).json(&body).send()
@@ -1160,6 +1160,33 @@ async fn the_api_acknowledges_records_safe_contact_and_sends_only_agreed_sms(bac
             .unwrap();
         assert_eq!(response.status(), 404);
     }
+    // Assigning the case tells the assignee (one email row), who can then work it.
+    let assign = format!("/api/v1/cases/{case_id}/assign");
+    let response = post(&assign, &operator.access, json!({ "user_id": "nobody" }))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 404);
+    let response = post(
+        &assign,
+        &operator.access,
+        json!({ "user_id": caseworker_user.id }),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        response.status(),
+        200,
+        "{}",
+        response.text().await.unwrap_or_default()
+    );
+    assert_eq!(app.count("outbox WHERE topic = 'case_assigned'").await, 1);
+    assert_eq!(app.count("case_events WHERE kind = 'assigned'").await, 1);
+    let response = post(&sms_path, &caseworker.access, json!({})).await.unwrap();
+    assert_eq!(
+        response.status(),
+        409,
+        "the assignee reaches the case; the SMS is still refused"
+    );
 
     let wording = "Vash zakaz gotov. Kod 4471";
     let safe_path = format!("/api/v1/cases/{case_id}/safe-contact");
@@ -1303,6 +1330,22 @@ async fn supervisors_manage_recipients_and_see_dead_letters(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(removed["changed"], true);
+
+    // A child case is assigned only to trained staff (or a supervisor).
+    let child_case = app.insert_case(&org, true, None).await;
+    let response = app
+        .authed(
+            Method::POST,
+            &format!("/api/v1/cases/{child_case}/assign"),
+            &supervisor.access,
+        )
+        .json(&json!({ "user_id": caseworker }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 409);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "assignee_not_trained");
 
     // A dead letter is an alert supervisors see, and can requeue.
     let o = org.clone();
