@@ -78,7 +78,8 @@ impl CaseNotice {
     }
 }
 
-/// Writes one outbox row per recipient of `notice` about a case, inside the caller's transaction. For
+/// Writes one outbox row per recipient of `notice` about a case, inside the caller's transaction (or one
+/// row without a recipient, which becomes a dead-letter alert, when nobody can be told). For
 /// [`CaseNotice::Assigned`], `assignee` names the one recipient. Returns how many rows were new.
 pub fn notify_case(
     conn: &mut AnyConnection,
@@ -113,12 +114,27 @@ pub fn notify_case(
         CaseNotice::Assigned => format!(":{}", Utc::now().timestamp_micros()),
         _ => String::new(),
     };
+    // Nobody to tell (no staff account yet, all disabled): still write one row without a recipient. The
+    // worker dead-letters it at once, so the event shows up as an alert instead of vanishing.
+    if recipients.is_empty() && notice == CaseNotice::Assigned {
+        return Ok(0);
+    }
+    let targets: Vec<Option<&str>> = if recipients.is_empty() {
+        tracing::error!(case.id = %case_id, topic = notice.topic(), "no staff account can be told about this case");
+        vec![None]
+    } else {
+        recipients.iter().map(|r| Some(r.as_str())).collect()
+    };
     let mut written = 0;
-    for user_id in &recipients {
+    for user_id in targets {
         let message = NewMessage {
-            dedupe_key: Some(format!("{}:{case_id}:{user_id}{occurrence}", notice.topic())),
+            dedupe_key: Some(format!(
+                "{}:{case_id}:{}{occurrence}",
+                notice.topic(),
+                user_id.unwrap_or("nobody")
+            )),
             case_id: Some(case_id),
-            recipient_user_id: Some(user_id),
+            recipient_user_id: user_id,
             ..NewMessage::new(
                 &organization_id,
                 outbox::Channel::Email,
@@ -129,9 +145,6 @@ pub fn notify_case(
         if outbox::enqueue(conn, &message)? {
             written += 1;
         }
-    }
-    if recipients.is_empty() {
-        tracing::warn!(case.id = %case_id, topic = notice.topic(), "no staff account can be told about this case");
     }
     Ok(written)
 }

@@ -11,7 +11,8 @@
 //!
 //! Configured recipients (`komek notify recipients add`, or the API) are added to the default set for their
 //! organization. If a set is still empty (no supervisor, nobody trained), every supervisor and admin of the
-//! organization is told instead, so an event is never told to nobody. Disabled accounts and shelter staff
+//! organization is told instead; if there is nobody at all, `notify_case` writes one row without a
+//! recipient, which the worker turns into a dead-letter alert — an event is never silently dropped. Disabled accounts and shelter staff
 //! are never recipients.
 
 use chrono::Utc;

@@ -37,6 +37,7 @@ backend_tests!(
     outbound_sms_needs_a_safe_contact_record_and_stays_within_limits,
     the_api_acknowledges_records_safe_contact_and_sends_only_agreed_sms,
     supervisors_manage_recipients_and_see_dead_letters,
+    the_notify_commands_configure_recipients_and_list_dead_letters,
 );
 
 const CRITICAL_SMS: &str = "pomogite srochno menya b'yut zabrali pasport";
@@ -442,8 +443,8 @@ async fn emails_queued_while_smtp_is_down_arrive_when_it_returns(backend: Backen
     assert_eq!(received.len(), 2, "and each once: {received:#?}");
 }
 
-/// `komek worker` as a child process against the test database.
-fn spawn_worker(app: &TestApp, smtp_url: &str) -> Child {
+/// `komek ...` against the test database.
+fn komek(app: &TestApp) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_komek"));
     for (key, _) in std::env::vars_os() {
         if key.to_string_lossy().starts_with("KOMEK_") {
@@ -451,15 +452,21 @@ fn spawn_worker(app: &TestApp, smtp_url: &str) -> Child {
         }
     }
     command
-        .arg("worker")
         .env("KOMEK_DATABASE_URL", app.storage.database_url())
         .env("KOMEK_DATA_DIR", app.storage.dir.path())
         .env("KOMEK_PUBLIC_URL", "https://komek.test")
+        .stdin(Stdio::null());
+    command
+}
+
+/// `komek worker` as a child process against the test database.
+fn spawn_worker(app: &TestApp, smtp_url: &str) -> Child {
+    komek(app)
+        .arg("worker")
         .env("KOMEK_SMTP_URL", smtp_url)
         .env("KOMEK_OUTBOX_LEASE_SECS", "2")
         .env("KOMEK_OUTBOX_POLL_INTERVAL_MS", "50")
         .env("KOMEK_LOG", "warn")
-        .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -879,6 +886,25 @@ async fn failing_messages_are_dead_lettered_and_can_be_requeued(backend: Backend
     assert_eq!(requeued, 1);
     wait_outbox(&app.db, Duration::from_secs(20), "sent after requeue", all_sent).await;
     assert_eq!(sink.received().len(), 1);
+
+    // An organization with nobody to tell: the event becomes an alert instead of vanishing.
+    let (_, lonely) = org_with_channel(&app, "ngo-empty").await;
+    assert_eq!(
+        send_sms(&app, &lonely, "evt-2", "+77015550002", CRITICAL_SMS).await,
+        200
+    );
+    let rows = wait_outbox(
+        &app.db,
+        Duration::from_secs(20),
+        "an unroutable row dead-lettered",
+        |rows| {
+            rows.iter()
+                .any(|r| r.status == "dead" && r.last_error.as_deref() == Some("no_recipient"))
+        },
+    )
+    .await;
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    assert_eq!(sink.received().len(), 1, "nothing was sent for it");
 }
 
 /// A tiny HTTP server standing in for an SMS provider's API: records every request, answers 200 with an id.
@@ -1394,4 +1420,81 @@ async fn supervisors_manage_recipients_and_see_dead_letters(backend: Backend) {
         .unwrap();
     assert_eq!(requeued["requeued"], 1);
     assert_eq!(app.count("outbox WHERE status = 'pending'").await, 1);
+}
+
+async fn the_notify_commands_configure_recipients_and_list_dead_letters(backend: Backend) {
+    let app = spawn_app_with(backend, fast(None, no_worker)).await;
+    let org = app.create_org("ngo-cli", Some("KZ")).await;
+    let caseworker = add_staff(&app, &org, "cw@ngo.test", Staff::default()).await;
+    let run = |args: &[&str]| {
+        let output = komek(&app).args(args).output().unwrap();
+        assert!(
+            output.status.success(),
+            "komek {args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).unwrap()
+    };
+    run(&[
+        "notify",
+        "recipients",
+        "add",
+        "--org",
+        "ngo-cli",
+        "--topic",
+        "case_child",
+        "--user",
+        "cw@ngo.test",
+    ]);
+    let listed: serde_json::Value = serde_json::from_str(&run(&[
+        "notify",
+        "recipients",
+        "list",
+        "--org",
+        "ngo-cli",
+        "--json",
+    ]))
+    .unwrap();
+    assert_eq!(listed, json!([{ "topic": "case_child", "user_id": caseworker }]));
+    let bad = komek(&app)
+        .args([
+            "notify",
+            "recipients",
+            "add",
+            "--org",
+            "ngo-cli",
+            "--topic",
+            "all",
+            "--user",
+            "cw@ngo.test",
+        ])
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    run(&[
+        "notify",
+        "recipients",
+        "remove",
+        "--org",
+        "ngo-cli",
+        "--topic",
+        "case_child",
+        "--user",
+        &caseworker,
+    ]);
+    let listed: serde_json::Value = serde_json::from_str(&run(&[
+        "notify",
+        "recipients",
+        "list",
+        "--org",
+        "ngo-cli",
+        "--json",
+    ]))
+    .unwrap();
+    assert_eq!(listed, json!([]));
+    let dead: serde_json::Value =
+        serde_json::from_str(&run(&["notify", "dead", "--org", "ngo-cli", "--json"])).unwrap();
+    assert_eq!(dead, json!([]));
+    // `komek worker --once` drains what is due and exits.
+    run(&["worker", "--once"]);
 }
