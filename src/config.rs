@@ -54,7 +54,6 @@ pub struct RawSettings {
     pub access_token_ttl_secs: u64,
     pub session_idle_timeout_secs: u64,
     pub session_absolute_timeout_secs: u64,
-    pub client_ip_header: Option<String>,
     pub sqlite_synchronous: SqliteSynchronous,
     pub sqlite_busy_timeout_ms: u32,
     pub db_pool_size: u32,
@@ -108,7 +107,6 @@ impl Default for RawSettings {
             access_token_ttl_secs: 600,
             session_idle_timeout_secs: 900,
             session_absolute_timeout_secs: 36_000,
-            client_ip_header: None,
             sqlite_synchronous: SqliteSynchronous::Full,
             sqlite_busy_timeout_ms: 5_000,
             db_pool_size: 8,
@@ -197,7 +195,6 @@ pub struct Settings {
     /// A session ends after this long however active it is.
     pub session_absolute_timeout: Duration,
     /// The header a trusted reverse proxy writes the client address into (rate limiting only).
-    pub client_ip_header: Option<String>,
     pub sqlite_synchronous: SqliteSynchronous,
     pub sqlite_busy_timeout_ms: u32,
     pub db_pool_size: u32,
@@ -261,7 +258,12 @@ impl RawSettings {
         }
         figment = figment.merge(
             Env::prefixed("KOMEK_")
-                .filter(|key| !key.as_str().starts_with("test_") && key.as_str() != "config"),
+                // KOMEK_CONFIG and KOMEK_CHANNEL_SECRET are command-line arguments and KOMEK_TEST_* belong to
+                // the test suite (set for every `cargo` command in this repository): none are settings.
+                .filter(|key| {
+                    let key = key.as_str().to_ascii_lowercase();
+                    !key.starts_with("test_") && !matches!(key.as_str(), "config" | "channel_secret")
+                }),
         );
         figment.extract().map_err(|e| ConfigError::Load(e.to_string()))
     }
@@ -384,18 +386,6 @@ impl RawSettings {
                 "use at least session_idle_timeout_secs and at most 604800 seconds (7 days)",
             ));
         }
-        let client_ip_header = self
-            .client_ip_header
-            .as_deref()
-            .map(str::trim)
-            .filter(|h| !h.is_empty())
-            .map(str::to_owned);
-        if client_ip_header
-            .as_ref()
-            .is_some_and(|h| actix_web::http::header::HeaderName::from_bytes(h.as_bytes()).is_err())
-        {
-            return Err(invalid("client_ip_header", "not a valid HTTP header name"));
-        }
         if self.web_form_min_fill_secs > 600 {
             return Err(invalid("web_form_min_fill_secs", "use 0 to 600 seconds"));
         }
@@ -472,7 +462,6 @@ impl RawSettings {
             access_token_ttl: Duration::from_secs(self.access_token_ttl_secs),
             session_idle_timeout: Duration::from_secs(self.session_idle_timeout_secs),
             session_absolute_timeout: Duration::from_secs(self.session_absolute_timeout_secs),
-            client_ip_header,
             sqlite_synchronous: self.sqlite_synchronous,
             sqlite_busy_timeout_ms: self.sqlite_busy_timeout_ms,
             db_pool_size: self.db_pool_size,
@@ -688,7 +677,6 @@ mod tests {
             "triage_rules_dir",
             "mail_dir",
             "sms_api_base_url",
-            "client_ip_header",
             "web_form_org",
         ]);
         for name in names {

@@ -24,6 +24,7 @@ pub mod bootstrap;
 pub mod cases;
 pub mod channels;
 pub mod cli;
+pub mod client_address;
 pub mod config;
 pub mod contacts;
 pub mod crypto;

@@ -21,16 +21,9 @@ use crate::state::AppState;
 /// The client's address for rate limiting: the configured trusted proxy header's last value when one is
 /// configured (the proxy appends the address it saw), else the TCP peer. Never logged.
 pub fn client_address(req: &HttpRequest, ctx: &AuthContext) -> String {
-    let from_proxy = ctx
-        .client_ip_header
-        .as_ref()
-        .and_then(|header| req.headers().get(header))
-        .and_then(|v| v.to_str().ok())
-        .and_then(|value| value.rsplit(',').map(str::trim).find(|s| !s.is_empty()));
-    if let Some(last) = from_proxy {
-        return last.to_owned();
-    }
-    req.peer_addr().map(|a| a.ip().to_string()).unwrap_or_default()
+    crate::client_address::of(req, &ctx.trusted_proxies)
+        .map(|ip| ip.to_string())
+        .unwrap_or_default()
 }
 
 fn bearer(req: &HttpRequest) -> Result<Option<String>, AuthError> {

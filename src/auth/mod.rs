@@ -65,7 +65,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::http::StatusCode;
-use actix_web::http::header::HeaderName;
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 
@@ -183,8 +182,8 @@ pub struct AuthContext {
     pub require_mfa: bool,
     /// Login throttling.
     pub limiter: limiter::LoginLimiter,
-    /// The header a trusted reverse proxy puts the client address in, if any.
-    pub client_ip_header: Option<HeaderName>,
+    /// Reverse proxies whose `X-Forwarded-For` hops are believed for the client address.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 impl AuthContext {
@@ -203,10 +202,7 @@ impl AuthContext {
             },
             require_mfa: settings.require_mfa,
             limiter: limiter::LoginLimiter::new(),
-            client_ip_header: settings
-                .client_ip_header
-                .as_deref()
-                .and_then(|h| HeaderName::from_bytes(h.as_bytes()).ok()),
+            trusted_proxies: settings.trusted_proxies.clone(),
         })
     }
 }

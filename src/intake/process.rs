@@ -35,6 +35,8 @@ pub struct ProcessContext {
 pub struct CaseExtras {
     pub follow_up_code_hash: Option<String>,
     pub silent: bool,
+    /// Structured answers as triage hints (`lang:ru>child>shelter`, the IVR menu path format).
+    pub triage_hints: Option<String>,
 }
 
 /// What processing did.
@@ -170,7 +172,7 @@ pub fn process_report(
     let triage = ctx.engine.assess(&TriageInput {
         text: &text,
         channel: channel_kind(&lead.source),
-        ivr_path: None,
+        ivr_path: extras.triage_hints.as_deref(),
     });
     let triage_json = serde_json::to_string(&triage).ok();
 

@@ -180,7 +180,7 @@ impl<'a> Page<'a> {
     }
 
     fn address_key(&self, req: &HttpRequest) -> String {
-        let address = guard::client_address(req, &self.state.settings.trusted_proxies);
+        let address = crate::client_address::of(req, &self.state.settings.trusted_proxies);
         guard::address_key(&self.state.crypto, address)
     }
 }

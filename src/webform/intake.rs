@@ -3,12 +3,10 @@
 //! data key) is inserted and processed into a new case at once, so the page can show the case reference,
 //! and nothing is acknowledged that is not committed.
 //!
-//! * The yes/no answers reach triage as the hint grammar the engine understands (`triage::ivr`:
-//!   `lang:XX`, `child`, `shelter`): after the report opened its case, the text is assessed again with the
-//!   hints and the case is raised with [`cases::escalate`] — the same path a follow-up message takes, so
-//!   the child rules (at least high risk, the child-protection notification) and the timeline entry
-//!   ("escalated", naming this report) apply. Answers only ever raise a case; "no" lowers nothing triage
-//!   found in the text.
+//! * The yes/no answers reach triage with the text, in the hint grammar the engine understands for IVR
+//!   menu paths (`triage::ivr`: `lang:XX`, `child`, `shelter`), so the case opens with them already
+//!   applied (child rules: at least high risk, the child-protection notification). Answers only ever add
+//!   to what the text shows; "no" lowers nothing triage found in the text.
 //! * A web report never threads into another case by a typed phone number: the report is processed
 //!   without a contact (so it always opens its own case — someone typing a victim's number must not land
 //!   in, or learn about, the victim's case) and the contact is attached afterwards.
@@ -25,7 +23,7 @@ use diesel::prelude::*;
 use rand::Rng as _;
 use serde::Serialize;
 
-use crate::cases::{self, CaseError, CaseRow};
+use crate::cases::CaseError;
 use crate::contacts::{self, ContactError};
 use crate::crypto::{Crypto, CryptoError, FieldContext};
 use crate::db::AnyConnection;
@@ -33,7 +31,6 @@ use crate::db::schema::{cases as cases_t, consents, contacts as contacts_t, repo
 use crate::domain::{CountryCode, PhoneNumber};
 use crate::intake::SealedReport;
 use crate::intake::process::{CaseExtras, Outcome, ProcessContext, ProcessError, process_report};
-use crate::triage::{ChannelKind, TriageInput};
 
 use super::i18n::Lang;
 
@@ -257,17 +254,8 @@ pub fn submit(
         ))
         .execute(conn)?;
 
-    let extras = CaseExtras {
-        follow_up_code_hash: Some(code_hash),
-        // Nobody may phone unless the person said a call is safe.
-        silent: !matches!(&submission.contact, Some(c) if c.way == ContactWay::Call),
-    };
-    let (case_id, reference) = match process_report(conn, ctx, &report_id, &extras)? {
-        Outcome::Opened { case_id, reference } => (case_id, reference),
-        _ => return Err(WebIntakeError::NotOpened),
-    };
-
-    // The form's answers, as triage hints: raise the case if they say more than the text did.
+    // The form's answers reach triage as hints, like an IVR menu path: they can only add to what the text
+    // shows ("no" lowers nothing).
     let mut hints = vec![format!("lang:{}", submission.lang.code())];
     if submission.under_18 == Under18::Yes {
         hints.push("child".to_owned());
@@ -275,17 +263,16 @@ pub fn submit(
     if submission.shelter {
         hints.push("shelter".to_owned());
     }
-    let hints = hints.join(">");
-    let triage = ctx.engine.assess(&TriageInput {
-        text: &submission.what,
-        channel: ChannelKind::Web,
-        ivr_path: Some(&hints),
-    });
-    let case: CaseRow = cases_t::table
-        .find(&case_id)
-        .select(CaseRow::as_select())
-        .first(conn)?;
-    cases::escalate(conn, &case, &triage, &report_id, ctx.critical_ack_deadline)?;
+    let extras = CaseExtras {
+        follow_up_code_hash: Some(code_hash),
+        // Nobody may phone unless the person said a call is safe.
+        silent: !matches!(&submission.contact, Some(c) if c.way == ContactWay::Call),
+        triage_hints: Some(hints.join(">")),
+    };
+    let (case_id, reference) = match process_report(conn, ctx, &report_id, &extras)? {
+        Outcome::Opened { case_id, reference } => (case_id, reference),
+        _ => return Err(WebIntakeError::NotOpened),
+    };
 
     let contact_id = match &submission.contact {
         Some(safe) => Some(record_safe_contact(

@@ -1084,11 +1084,12 @@ async fn unknown_accounts_take_as_long_as_wrong_passwords(backend: Backend) {
     };
     let known = median(known.into_iter().map(|(_, _, d)| d).collect());
     let unknown = median(unknown.into_iter().map(|(_, _, d)| d).collect());
-    // Generous bounds for a shared 2-core machine; skipping Argon2 for unknown accounts would make them
-    // several times faster.
+    // Other tests run at the same time on a 2-core machine, so only a gross difference means anything:
+    // skipping Argon2 for unknown accounts makes them an order of magnitude faster (a database lookup
+    // against a 19 MiB hash), which this still catches; noise of a factor of two or three does not fail it.
     let ratio = unknown / known;
     assert!(
-        (0.6..=1.6).contains(&ratio),
+        (0.3..=3.5).contains(&ratio),
         "unknown {unknown:.3}s vs known {known:.3}s"
     );
 }

@@ -13,35 +13,16 @@ backend_tests!(
     org_add_and_user_add_print_json
 );
 
-fn komek(dir: &std::path::Path) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_komek"));
-    command.current_dir(dir).stdin(Stdio::null());
-    for (key, _) in std::env::vars_os() {
-        if key.to_string_lossy().starts_with("KOMEK_") {
-            command.env_remove(key);
-        }
-    }
-    command
+/// A `komek serve` child process, its port, and the thread collecting its log.
+pub struct Served {
+    pub child: std::process::Child,
+    pub port: String,
+    pub reader: std::thread::JoinHandle<Vec<String>>,
 }
 
-fn run(command: &mut Command) -> Output {
-    command
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run komek: {e}"))
-}
-
-async fn serve_starts_with_no_configuration_and_stops_on_sigterm(backend: Backend) {
-    let storage = TestStorage::new(backend);
-    let dir = storage.dir.path().to_owned();
-    let mut command = komek(&dir);
-    command
-        .arg("serve")
-        .env("KOMEK_BIND", "127.0.0.1:0")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    if backend == Backend::Postgres {
-        command.env("KOMEK_DATABASE_URL", storage.database_url());
-    }
+/// Spawns `command` (a `komek serve` with `KOMEK_BIND=127.0.0.1:0`) and waits for it to report its port.
+pub fn start_serve(mut command: Command) -> Served {
+    command.stdout(Stdio::piped()).stderr(Stdio::piped());
     let mut child = command.spawn().unwrap();
     let stderr = child.stderr.take().unwrap();
     let (port_tx, port_rx) = std::sync::mpsc::channel();
@@ -60,6 +41,43 @@ async fn serve_starts_with_no_configuration_and_stops_on_sigterm(backend: Backen
         let _ = child.kill();
         panic!("komek serve did not report its address: {:?}", reader.join())
     };
+    Served { child, port, reader }
+}
+
+pub fn komek(dir: &std::path::Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_komek"));
+    command.current_dir(dir).stdin(Stdio::null());
+    for (key, _) in std::env::vars_os() {
+        if key.to_string_lossy().starts_with("KOMEK_") {
+            command.env_remove(key);
+        }
+    }
+    command
+}
+
+pub fn run(command: &mut Command) -> Output {
+    command
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run komek: {e}"))
+}
+
+async fn serve_starts_with_no_configuration_and_stops_on_sigterm(backend: Backend) {
+    let storage = TestStorage::new(backend);
+    let dir = storage.dir.path().to_owned();
+    let mut command = komek(&dir);
+    command
+        .arg("serve")
+        .env("KOMEK_BIND", "127.0.0.1:0")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    if backend == Backend::Postgres {
+        command.env("KOMEK_DATABASE_URL", storage.database_url());
+    }
+    let Served {
+        mut child,
+        port,
+        reader,
+    } = start_serve(command);
     let client = crate::helpers::http_client();
     for path in ["/healthz", "/readyz"] {
         let response = client
@@ -366,5 +384,24 @@ fn a_broken_triage_rule_file_stops_the_start_naming_the_file_and_line() {
     assert!(
         !dir.path().join("komek-data/komek.db").exists(),
         "the rules are checked before the database is created"
+    );
+}
+
+#[test]
+fn command_line_and_test_variables_are_not_mistaken_for_settings() {
+    // `cargo run` in this repository sets KOMEK_TEST_POSTGRES_URL (.cargo/config.toml), and operators pass
+    // KOMEK_CHANNEL_SECRET to `komek channel add`: neither may stop the service as an unknown setting.
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(komek(dir.path())
+        .arg("migrate")
+        .env("KOMEK_TEST_POSTGRES_URL", "postgres://nowhere/x")
+        .env("KOMEK_CHANNEL_SECRET", "s3cret"));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let typo = run(komek(dir.path()).arg("migrate").env("KOMEK_DATABSE_URL", "x"));
+    assert!(!typo.status.success(), "a mistyped setting is refused");
+    assert!(
+        String::from_utf8_lossy(&typo.stderr)
+            .to_lowercase()
+            .contains("databse_url")
     );
 }

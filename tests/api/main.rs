@@ -9,6 +9,7 @@ mod audit;
 mod auth;
 mod cases;
 mod cli;
+mod durability;
 mod health;
 mod intake;
 mod notify;
