@@ -18,6 +18,7 @@ use crate::crypto::Crypto;
 use crate::db::Db;
 use crate::domain::{CountryCode, EmailAddress, OrgSlug, PhoneNumber, Role};
 use crate::keys::{self, KeyOrigin};
+use crate::notify::{self, recipients};
 use crate::sensitive::Sensitive;
 use crate::startup::Application;
 use crate::state::{self, AppState};
@@ -50,6 +51,18 @@ pub enum Command {
     Serve,
     /// Apply pending database migrations, then exit (creates the SQLite file if it does not exist).
     Migrate,
+    /// Run only the outbox worker (emails to staff, SMS to contacts) and the deadline watch, no HTTP server.
+    ///
+    /// Any number of workers may run against one PostgreSQL database; each message is claimed by one at a
+    /// time. Stops on Ctrl-C or SIGTERM after finishing the message in flight.
+    Worker {
+        /// Send what is due now, then exit (instead of running until stopped).
+        #[arg(long)]
+        once: bool,
+    },
+    /// Notification settings: who is told what, and dead-lettered messages.
+    #[command(subcommand)]
+    Notify(NotifyCommand),
     /// Manage organizations (hotline NGOs and shelter NGOs sharing this Komek).
     #[command(subcommand)]
     Org(OrgCommand),
@@ -146,6 +159,65 @@ pub struct ChannelAdd {
     /// Print JSON: {"id": ..., "webhook_urls": {...}}.
     #[arg(long)]
     pub json: bool,
+}
+
+/// `komek notify ...`
+#[derive(Debug, Subcommand)]
+pub enum NotifyCommand {
+    /// Who is told what, per organization (added to the defaults: on-duty caseworkers and supervisors for
+    /// critical cases, child-protection-trained staff for child cases, supervisors for missed deadlines).
+    #[command(subcommand)]
+    Recipients(RecipientsCommand),
+    /// List messages that failed for good (ids and error codes only).
+    Dead {
+        /// The organization's slug.
+        #[arg(long)]
+        org: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Put dead-lettered messages back in the queue (after fixing the mail server, say).
+    RequeueDead {
+        /// The organization's slug.
+        #[arg(long)]
+        org: String,
+        /// Only this message.
+        #[arg(long)]
+        id: Option<String>,
+    },
+}
+
+/// `komek notify recipients ...`
+#[derive(Debug, Subcommand)]
+pub enum RecipientsCommand {
+    /// Also tell this staff member about a topic.
+    Add(RecipientArgs),
+    /// Stop telling this (configured) staff member about a topic.
+    Remove(RecipientArgs),
+    /// List the configured recipients of an organization.
+    List {
+        /// The organization's slug.
+        #[arg(long)]
+        org: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// `komek notify recipients add|remove`
+#[derive(Debug, Args)]
+pub struct RecipientArgs {
+    /// The organization's slug.
+    #[arg(long)]
+    pub org: String,
+    /// case_critical, case_child or sla_breach.
+    #[arg(long)]
+    pub topic: String,
+    /// The staff member's account id or login email address.
+    #[arg(long)]
+    pub user: String,
 }
 
 /// `komek org ...`
@@ -254,7 +326,7 @@ fn dispatch(cli: Cli) -> Result<(), anyhow::Error> {
         return generate_keys(out.as_deref());
     }
     let settings = Arc::new(Settings::load(cli.config.as_deref())?);
-    let quiet = !matches!(cli.command, Command::Serve);
+    let quiet = !matches!(cli.command, Command::Serve | Command::Worker { .. });
     let filter = if quiet && std::env::var_os("KOMEK_LOG").is_none() {
         "warn"
     } else {
@@ -264,6 +336,8 @@ fn dispatch(cli: Cli) -> Result<(), anyhow::Error> {
     match cli.command {
         Command::Serve => serve(settings),
         Command::Migrate => migrate(&settings),
+        Command::Worker { once } => worker(settings, once),
+        Command::Notify(command) => notify(&settings, command),
         Command::Org(OrgCommand::Add(args)) => org_add(&settings, args),
         Command::User(UserCommand::Add(args)) => user_add(&settings, args),
         Command::Channel(ChannelCommand::Add(args)) => channel_add(&settings, args),
@@ -321,6 +395,142 @@ fn serve(settings: Arc<Settings>) -> Result<(), anyhow::Error> {
     })?;
     db.checkpoint_blocking()?;
     tracing::info!("komek stopped");
+    Ok(())
+}
+
+fn worker(settings: Arc<Settings>, once: bool) -> Result<(), anyhow::Error> {
+    let keys = Arc::new(settings.load_keys()?);
+    let db = open_db(&settings, !settings.is_production())?;
+    db.migrate_blocking()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let worker = notify::Worker::from_settings(&settings, db.clone(), Crypto::new(keys))?;
+    runtime.block_on(async {
+        if once {
+            let sent = worker.drain().await?;
+            tracing::info!(handled = sent, "outbox drained");
+            return Ok::<(), anyhow::Error>(());
+        }
+        let (stop, handle) = notify::worker::spawn(worker);
+        shutdown_signal().await;
+        tracing::info!("stopping the outbox worker after the message in flight");
+        let _ = stop.send(true);
+        let _ = tokio::time::timeout(settings.shutdown_timeout, handle).await;
+        Ok(())
+    })?;
+    db.checkpoint_blocking()?;
+    Ok(())
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+fn notify(settings: &Settings, command: NotifyCommand) -> Result<(), anyhow::Error> {
+    let (db, _) = open_admin_db(settings)?;
+    let org_id = |conn: &mut crate::db::AnyConnection, slug: &str| -> Result<String, anyhow::Error> {
+        Ok(orgs::find_by_slug(conn, &OrgSlug::parse(slug)?)?.id)
+    };
+    match command {
+        NotifyCommand::Recipients(RecipientsCommand::Add(args)) => {
+            let topic: notify::Topic = args.topic.parse().map_err(anyhow::Error::msg)?;
+            let added = db.write_blocking(|conn| -> Result<bool, anyhow::Error> {
+                let org = org_id(conn, &args.org)?;
+                let user = recipients::find_staff(conn, &org, &args.user)?;
+                Ok(recipients::add(conn, &org, topic, &user)?)
+            })?;
+            println!(
+                "{} `{}` in `{}`.",
+                if added {
+                    "Added a recipient of"
+                } else {
+                    "Already a recipient of"
+                },
+                topic.as_str(),
+                args.org
+            );
+        }
+        NotifyCommand::Recipients(RecipientsCommand::Remove(args)) => {
+            let topic: notify::Topic = args.topic.parse().map_err(anyhow::Error::msg)?;
+            let removed = db.write_blocking(|conn| -> Result<bool, anyhow::Error> {
+                let org = org_id(conn, &args.org)?;
+                let user = recipients::find_staff(conn, &org, &args.user)?;
+                Ok(recipients::remove(conn, &org, topic, &user)?)
+            })?;
+            println!(
+                "{} `{}` in `{}`.",
+                if removed {
+                    "Removed a recipient of"
+                } else {
+                    "That account was not a configured recipient of"
+                },
+                topic.as_str(),
+                args.org
+            );
+        }
+        NotifyCommand::Recipients(RecipientsCommand::List { org, json: as_json }) => {
+            let list = db.run_blocking(|conn| -> Result<_, anyhow::Error> {
+                let org = org_id(conn, &org)?;
+                Ok(recipients::list(conn, &org)?)
+            })?;
+            if as_json {
+                println!("{}", serde_json::to_string(&list)?);
+            } else if list.is_empty() {
+                println!("No configured recipients: the defaults apply.");
+            } else {
+                for r in &list {
+                    println!("{:<14} {}", r.topic, r.user_id);
+                }
+            }
+        }
+        NotifyCommand::Dead { org, json: as_json } => {
+            let list = db.run_blocking(|conn| -> Result<_, anyhow::Error> {
+                let org = org_id(conn, &org)?;
+                Ok(notify::worker::dead_letters(conn, &org, 500)?)
+            })?;
+            if as_json {
+                println!("{}", serde_json::to_string(&list)?);
+            } else if list.is_empty() {
+                println!("No dead-lettered messages.");
+            } else {
+                for d in &list {
+                    println!(
+                        "{}  {:<5} {:<14} attempts {:<3} {}",
+                        d.id,
+                        d.kind,
+                        d.topic,
+                        d.attempts,
+                        d.last_error.as_deref().unwrap_or("-")
+                    );
+                }
+            }
+        }
+        NotifyCommand::RequeueDead { org, id } => {
+            let n = db.write_blocking(|conn| -> Result<usize, anyhow::Error> {
+                let org = org_id(conn, &org)?;
+                Ok(notify::worker::requeue_dead(conn, Some(&org), id.as_deref())?)
+            })?;
+            println!("Requeued {n} message(s).");
+        }
+    }
     Ok(())
 }
 

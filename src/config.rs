@@ -68,6 +68,20 @@ pub struct RawSettings {
     pub flood_threshold: u32,
     pub flood_window_minutes: u32,
     pub sms_parts_wait_secs: u32,
+    pub outbox_worker: bool,
+    pub outbox_poll_interval_ms: u64,
+    pub outbox_lease_secs: u32,
+    pub outbox_max_attempts: u32,
+    pub outbox_retry_base_secs: u32,
+    pub outbox_retry_max_secs: u32,
+    pub sla_check_interval_secs: u32,
+    pub mail_dir: Option<PathBuf>,
+    pub sms_api_base_url: Option<String>,
+    pub sms_allowed_prefixes: Vec<String>,
+    pub sms_blocked_prefixes: Vec<String>,
+    pub sms_per_case_per_day: u32,
+    pub sms_per_case_total: u32,
+    pub sms_global_per_day: u32,
     pub web_form_org: Option<String>,
     pub web_form_min_fill_secs: u32,
     pub web_form_submissions_per_hour: u32,
@@ -111,6 +125,22 @@ impl Default for RawSettings {
             flood_threshold: 10,
             flood_window_minutes: 10,
             sms_parts_wait_secs: 120,
+            outbox_worker: true,
+            outbox_poll_interval_ms: 1_000,
+            outbox_lease_secs: 120,
+            outbox_max_attempts: 10,
+            outbox_retry_base_secs: 30,
+            outbox_retry_max_secs: 3_600,
+            sla_check_interval_secs: 30,
+            mail_dir: None,
+            sms_api_base_url: None,
+            sms_allowed_prefixes: ["+77", "+996", "+992", "+998", "+993"]
+                .map(str::to_owned)
+                .to_vec(),
+            sms_blocked_prefixes: Vec::new(),
+            sms_per_case_per_day: 3,
+            sms_per_case_total: 20,
+            sms_global_per_day: 200,
             web_form_org: None,
             web_form_min_fill_secs: 3,
             web_form_submissions_per_hour: 5,
@@ -187,6 +217,22 @@ pub struct Settings {
     pub flood_threshold: u32,
     pub flood_window: chrono::Duration,
     pub sms_parts_wait: chrono::Duration,
+    /// Run the outbox worker inside `komek serve`.
+    pub outbox_worker: bool,
+    pub outbox_poll_interval_ms: u64,
+    pub outbox_lease_secs: u32,
+    pub outbox_max_attempts: i32,
+    pub outbox_retry_base_secs: u32,
+    pub outbox_retry_max_secs: u32,
+    pub sla_check_interval_secs: u32,
+    /// Where emails are written when no `smtp_url` is set.
+    pub mail_dir: PathBuf,
+    pub sms_api_base_url: Option<String>,
+    pub sms_allowed_prefixes: Vec<String>,
+    pub sms_blocked_prefixes: Vec<String>,
+    pub sms_per_case_per_day: u32,
+    pub sms_per_case_total: u32,
+    pub sms_global_per_day: u32,
     /// The organization whose form `/report` shows when no `?org=` is given.
     pub web_form_org: String,
     /// A form sent sooner than this after it was shown is refused as automated.
@@ -271,15 +317,54 @@ impl RawSettings {
         };
         let smtp_url = match self.smtp_url.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
             Some(raw) => {
-                let parsed =
-                    url::Url::parse(raw).map_err(|_| invalid("smtp_url", "not a URL (smtp://host:587)"))?;
-                if !matches!(parsed.scheme(), "smtp" | "smtps") {
-                    return Err(invalid("smtp_url", "use smtp:// (STARTTLS) or smtps:// (TLS)"));
+                let target =
+                    crate::notify::email::SmtpTarget::parse(raw).map_err(|e| invalid("smtp_url", e))?;
+                if production
+                    && target.security == crate::notify::email::SmtpSecurity::Plain
+                    && target.password.is_some()
+                {
+                    return Err(ConfigError::Production(
+                        "KOMEK_SMTP_URL sends a password without TLS (tls=none); use STARTTLS or smtps://"
+                            .into(),
+                    ));
                 }
                 Some(Sensitive::new(raw.to_owned()))
             }
             None => None,
         };
+        if self.outbox_max_attempts == 0 || self.outbox_max_attempts > 1000 {
+            return Err(invalid("outbox_max_attempts", "use 1 to 1000 attempts"));
+        }
+        if self.outbox_lease_secs < 1 || self.outbox_retry_base_secs < 1 || self.sla_check_interval_secs < 1 {
+            return Err(invalid(
+                "outbox_lease_secs",
+                "outbox_lease_secs, outbox_retry_base_secs and sla_check_interval_secs must be at least 1",
+            ));
+        }
+        if self.outbox_retry_max_secs < self.outbox_retry_base_secs {
+            return Err(invalid(
+                "outbox_retry_max_secs",
+                "use at least outbox_retry_base_secs",
+            ));
+        }
+        if !(10..=60_000).contains(&self.outbox_poll_interval_ms) {
+            return Err(invalid("outbox_poll_interval_ms", "use 10 to 60000 milliseconds"));
+        }
+        for prefix in self.sms_allowed_prefixes.iter().chain(&self.sms_blocked_prefixes) {
+            let digits = prefix.strip_prefix('+').unwrap_or("");
+            if digits.is_empty() || digits.len() > 14 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(invalid(
+                    "sms_allowed_prefixes",
+                    format!("`{prefix}` is not a number range like +77 or +996"),
+                ));
+            }
+        }
+        if let Some(base) = &self.sms_api_base_url {
+            let parsed = url::Url::parse(base).map_err(|_| invalid("sms_api_base_url", "not a URL"))?;
+            if !matches!(parsed.scheme(), "http" | "https") {
+                return Err(invalid("sms_api_base_url", "use an http:// or https:// URL"));
+            }
+        }
         if !(1..=128).contains(&self.db_pool_size) {
             return Err(invalid("db_pool_size", "use a number from 1 to 128"));
         }
@@ -392,6 +477,7 @@ impl RawSettings {
                 ));
             }
         }
+        let mail_dir = self.mail_dir.unwrap_or_else(|| data_dir.join("mail"));
         Ok(Settings {
             env: self.env,
             database_url,
@@ -422,6 +508,20 @@ impl RawSettings {
             flood_threshold: self.flood_threshold,
             flood_window: chrono::Duration::minutes(i64::from(self.flood_window_minutes)),
             sms_parts_wait: chrono::Duration::seconds(i64::from(self.sms_parts_wait_secs)),
+            outbox_worker: self.outbox_worker,
+            outbox_poll_interval_ms: self.outbox_poll_interval_ms,
+            outbox_lease_secs: self.outbox_lease_secs,
+            outbox_max_attempts: i32::try_from(self.outbox_max_attempts).unwrap_or(10),
+            outbox_retry_base_secs: self.outbox_retry_base_secs,
+            outbox_retry_max_secs: self.outbox_retry_max_secs,
+            sla_check_interval_secs: self.sla_check_interval_secs,
+            mail_dir,
+            sms_api_base_url: self.sms_api_base_url,
+            sms_allowed_prefixes: self.sms_allowed_prefixes,
+            sms_blocked_prefixes: self.sms_blocked_prefixes,
+            sms_per_case_per_day: self.sms_per_case_per_day,
+            sms_per_case_total: self.sms_per_case_total,
+            sms_global_per_day: self.sms_global_per_day,
             web_form_org,
             web_form_min_fill: Duration::from_secs(u64::from(self.web_form_min_fill_secs)),
             web_form_submissions_per_hour: self.web_form_submissions_per_hour,
@@ -658,6 +758,8 @@ mod tests {
             "triage_rules_dir",
             "ivr_fallback_number",
             "ivr_prompts_dir",
+            "mail_dir",
+            "sms_api_base_url",
             "web_form_org",
         ]);
         for name in names {

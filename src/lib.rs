@@ -9,8 +9,9 @@
 //! - [`accounts`]: organizations and staff accounts; [`bootstrap`]: the first start.
 //! - [`channels`]: provider endpoints; [`intake`]: storing and processing reports; [`contacts`]: who
 //!   reached out; [`cases`]: cases and their timeline; [`triage`]: the first read of a report;
-//!   [`outbox`]: notifications written with the event that causes them; [`ivr`]: the phone menu, from the
-//!   first ring to the report a call becomes.
+//!   [`outbox`]: notifications written with the event that causes them; [`notify`]: who is told what,
+//!   email templates and backends, the outbox worker, the deadline watch, outbound SMS to contacts;
+//!   [`ivr`]: the phone menu, from the first ring to the report a call becomes.
 //! - [`auth`]: sign-in, tokens, permissions, need-to-know policy, key rotation; [`audit`]: the
 //!   hash-chained audit log.
 //! - [`webform`]: the public web form at `/report` (pages, translations, anti-automation, its intake).
@@ -35,6 +36,7 @@ pub mod intake;
 pub mod ivr;
 pub mod keys;
 pub mod middleware;
+pub mod notify;
 pub mod outbox;
 pub mod routes;
 pub mod sensitive;

@@ -12,6 +12,7 @@ use actix_web::{App, HttpServer, web};
 use crate::error::extractor_error;
 use crate::intake::sweeper;
 use crate::middleware::{security_headers, trace_requests};
+use crate::notify::worker::{self, Worker};
 use crate::routes;
 use crate::state::AppState;
 
@@ -26,6 +27,8 @@ pub struct Application {
     port: u16,
     server: Server,
     state: AppState,
+    /// The outbox worker, when this instance runs one (`outbox_worker`).
+    worker: Option<Worker>,
 }
 
 impl Application {
@@ -60,7 +63,22 @@ impl Application {
             server = server.workers(settings.http_workers);
         }
         let server = server.listen(listener)?.run();
-        Ok(Application { port, server, state })
+        // Built here so that a bad mail setting stops the start instead of failing every send later.
+        let worker = if settings.outbox_worker {
+            Some(Worker::from_settings(
+                &settings,
+                state.db.clone(),
+                state.crypto.clone(),
+            )?)
+        } else {
+            None
+        };
+        Ok(Application {
+            port,
+            server,
+            state,
+            worker,
+        })
     }
 
     /// The bound port.
@@ -78,15 +96,27 @@ impl Application {
         self.server.handle()
     }
 
-    /// Serves until stopped, with the background workers (the intake sweeper) running beside the server.
+    /// Serves until stopped, with the background workers (the intake sweeper, the outbox worker) running
+    /// beside the server. On shutdown the server drains its requests first; then the outbox worker finishes
+    /// the message in flight (within the shutdown timeout) and stops.
     pub async fn run(self) -> std::io::Result<()> {
         let sweeper = tokio::spawn(sweeper::run(
             self.state.db.clone(),
             self.state.process_context(),
             SWEEP_INTERVAL,
         ));
+        let outbox = self.worker.map(worker::spawn);
         let result = self.server.await;
         sweeper.abort();
+        if let Some((stop, handle)) = outbox {
+            let _ = stop.send(true);
+            if tokio::time::timeout(self.state.settings.shutdown_timeout, handle)
+                .await
+                .is_err()
+            {
+                tracing::warn!("the outbox worker did not stop in time; its message will be retried");
+            }
+        }
         result
     }
 }

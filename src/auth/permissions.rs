@@ -11,7 +11,7 @@
 //! | approve_child_case_closure, read_access_log | | ✓ | | | |
 //! | read_referrals | | ✓ | | ✓ | ✓ |
 //! | answer_referrals | | | | | ✓ |
-//! | read_statistics, manage_recipients | ✓ | ✓ | | | |
+//! | read_statistics, manage_recipients, manage_notifications | ✓ | ✓ | | | |
 //! | manage_users, manage_channels, manage_shelters | ✓ | | | | |
 //!
 //! Admins administer (accounts, channels, shelters) and do not read cases; an NGO whose administrator also
@@ -87,6 +87,8 @@ permissions! {
     ReadStatistics = "read_statistics": [Admin, Supervisor];
     /// Who is notified of what (notification recipients).
     ManageRecipients = "manage_recipients": [Admin, Supervisor];
+    /// See notifications that failed for good (the dead-letter alert) and requeue them.
+    ManageNotifications = "manage_notifications": [Admin, Supervisor];
     /// Staff accounts of one's organization.
     ManageUsers = "manage_users": [Admin];
     /// Channels (numbers, gateways, webhook secrets).

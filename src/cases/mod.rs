@@ -14,7 +14,7 @@ use crate::crypto::{Crypto, CryptoError};
 use crate::db::AnyConnection;
 use crate::db::schema::{case_events, cases};
 use crate::domain::CaseRef;
-use crate::outbox::{self, NewMessage};
+use crate::notify;
 use crate::triage::{ExploitationType, RiskLevel, Triage};
 
 /// Errors of the case store.
@@ -163,14 +163,7 @@ pub fn open(
             Ok(_) => {
                 add_event(conn, (&id, opening.organization_id), "opened", None, None, None)?;
                 let critical = risk == RiskLevel::Critical;
-                notify_urgency(
-                    conn,
-                    opening.organization_id,
-                    &id,
-                    reference.as_str(),
-                    critical,
-                    triage.child_victim,
-                )?;
+                notify_urgency(conn, &id, critical, triage.child_victim)?;
                 return Ok((id, reference));
             }
             Err(e) if is_unique_violation(&e) => continue,
@@ -268,50 +261,23 @@ pub fn escalate(
         })),
     )?;
     let newly_child = child && !case.child_victim;
-    notify_urgency(
-        conn,
-        &case.organization_id,
-        &case.id,
-        &case.reference,
-        became_critical,
-        newly_child,
-    )?;
+    notify_urgency(conn, &case.id, became_critical, newly_child)?;
     Ok(true)
 }
 
-/// Writes the outbox rows for a case that is (or just became) critical or a child case.
+/// Writes the outbox rows (one per recipient, see `notify::recipients`) for a case that is (or just
+/// became) critical or a child case.
 pub(crate) fn notify_urgency(
     conn: &mut AnyConnection,
-    organization_id: &str,
     case_id: &str,
-    reference: &str,
     critical: bool,
     child: bool,
 ) -> QueryResult<()> {
-    let payload = json!({ "case_id": case_id, "reference": reference });
     if critical {
-        outbox::enqueue(
-            conn,
-            &NewMessage {
-                organization_id,
-                channel: outbox::Channel::Email,
-                topic: "case_critical",
-                payload: payload.clone(),
-                dedupe_key: Some(format!("case_critical:{case_id}")),
-            },
-        )?;
+        notify::notify_case(conn, case_id, notify::CaseNotice::Critical, None)?;
     }
     if child {
-        outbox::enqueue(
-            conn,
-            &NewMessage {
-                organization_id,
-                channel: outbox::Channel::Email,
-                topic: "case_child",
-                payload,
-                dedupe_key: Some(format!("case_child:{case_id}")),
-            },
-        )?;
+        notify::notify_case(conn, case_id, notify::CaseNotice::Child, None)?;
     }
     Ok(())
 }

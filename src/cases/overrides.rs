@@ -138,13 +138,6 @@ pub fn apply(
         ))
         .execute(conn)?;
     let newly_child = after.child_victim && !before.child_victim;
-    notify_urgency(
-        conn,
-        &case.organization_id,
-        &case.id,
-        &case.reference,
-        became_critical,
-        newly_child,
-    )?;
+    notify_urgency(conn, &case.id, became_critical, newly_child)?;
     Ok((before, after))
 }

@@ -94,6 +94,7 @@ diesel::table! {
         closed_at -> Nullable<Timestamp>,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        sla_notified_at -> Nullable<Timestamp>,
     }
 }
 
@@ -171,6 +172,18 @@ diesel::table! {
         last_error -> Nullable<Text>,
         created_at -> Timestamp,
         sent_at -> Nullable<Timestamp>,
+        case_id -> Nullable<Text>,
+        recipient_user_id -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    notification_recipients (id) {
+        id -> Text,
+        organization_id -> Text,
+        topic -> Text,
+        user_id -> Text,
+        created_at -> Timestamp,
     }
 }
 
@@ -282,6 +295,7 @@ diesel::joinable!(reports -> cases (case_id));
 diesel::joinable!(case_events -> cases (case_id));
 diesel::joinable!(calls -> channels (channel_id));
 diesel::joinable!(call_recordings -> calls (call_id));
+diesel::joinable!(notification_recipients -> users (user_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     organizations,
@@ -294,6 +308,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     consents,
     outbox,
     audit_log,
+    notification_recipients,
     sessions,
     refresh_tokens,
     calls,

@@ -20,7 +20,8 @@ pub enum Channel {
 }
 
 impl Channel {
-    fn as_str(self) -> &'static str {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
         match self {
             Channel::Email => "email",
             Channel::Sms => "sms",
@@ -37,17 +38,55 @@ pub struct NewMessage<'a> {
     pub topic: &'a str,
     /// References only (ids, case reference, urgency).
     pub payload: Value,
-    /// Enqueuing the same key twice keeps one row (e.g. `case_critical:<case id>`).
+    /// Enqueuing the same key twice keeps one row (e.g. `case_critical:<case id>:<user id>`).
     pub dedupe_key: Option<String>,
+    /// The row id, when the caller needs it before the insert (to seal `payload_enc` to it).
+    pub id: Option<String>,
+    /// The case the message is about (per-case caps, the case's history).
+    pub case_id: Option<&'a str>,
+    /// The staff recipient of an email (one row per recipient: a retry reaches only that one).
+    pub recipient_user_id: Option<&'a str>,
+    /// Personal content (an SMS text), sealed to this row: (ciphertext, wrapped data key, key version).
+    pub sealed: Option<(Vec<u8>, Vec<u8>, i32)>,
+}
+
+impl<'a> NewMessage<'a> {
+    /// A message with references only.
+    pub fn new(organization_id: &'a str, channel: Channel, topic: &'a str, payload: Value) -> Self {
+        NewMessage {
+            organization_id,
+            channel,
+            topic,
+            payload,
+            dedupe_key: None,
+            id: None,
+            case_id: None,
+            recipient_user_id: None,
+            sealed: None,
+        }
+    }
 }
 
 /// Enqueues a message inside the caller's transaction. Returns false when the dedupe key already existed.
 pub fn enqueue(conn: &mut AnyConnection, message: &NewMessage<'_>) -> QueryResult<bool> {
     let now = Utc::now().naive_utc();
+    let id = message
+        .id
+        .clone()
+        .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
+    let (payload_enc, dek_wrapped, key_version) = match &message.sealed {
+        Some((enc, dek, version)) => (Some(enc.clone()), Some(dek.clone()), Some(*version)),
+        None => (None, None, None),
+    };
     let inserted = conn.transaction(|conn| {
         diesel::insert_into(outbox::table)
             .values((
-                outbox::id.eq(uuid::Uuid::now_v7().to_string()),
+                outbox::id.eq(&id),
+                outbox::case_id.eq(message.case_id),
+                outbox::recipient_user_id.eq(message.recipient_user_id),
+                outbox::payload_enc.eq(&payload_enc),
+                outbox::dek_wrapped.eq(&dek_wrapped),
+                outbox::key_version.eq(key_version),
                 outbox::organization_id.eq(message.organization_id),
                 outbox::kind.eq(message.channel.as_str()),
                 outbox::topic.eq(message.topic),

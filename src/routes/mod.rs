@@ -8,6 +8,7 @@ pub mod access_log;
 pub mod auth;
 pub mod cases;
 pub mod health;
+pub mod notify;
 pub mod registry;
 pub mod reports;
 pub mod users;
@@ -64,6 +65,7 @@ pub fn register(r: &mut Routes<'_>) {
     cases::register(r);
     reports::register(r);
     access_log::register(r);
+    notify::register(r);
 }
 
 /// Every route of the service with its access rule.

@@ -149,6 +149,9 @@ struct Count {
     n: i64,
 }
 
+/// A change to a test server's settings.
+pub type SettingsTweak = Box<dyn Fn(&mut RawSettings) + Send + Sync>;
+
 /// Options for [`spawn_app_with`].
 pub struct AppOptions {
     pub db_pool_size: u32,
@@ -156,6 +159,8 @@ pub struct AppOptions {
     pub sqlite_busy_timeout_ms: u32,
     pub flood_threshold: u32,
     pub ivr_fallback_number: Option<String>,
+    /// Changes any other setting (mail, outbox worker, SMS limits...).
+    pub tweak: Option<SettingsTweak>,
     /// The web form's minimum fill time (0 in tests unless a test checks it).
     pub web_form_min_fill_secs: u32,
     /// Web form reports per client address per hour.
@@ -166,6 +171,16 @@ pub struct AppOptions {
     pub web_form_org: Option<String>,
 }
 
+impl AppOptions {
+    /// Default options with a settings change.
+    pub fn with(tweak: impl Fn(&mut RawSettings) + Send + Sync + 'static) -> AppOptions {
+        AppOptions {
+            tweak: Some(Box::new(tweak)),
+            ..AppOptions::default()
+        }
+    }
+}
+
 impl Default for AppOptions {
     fn default() -> Self {
         AppOptions {
@@ -174,6 +189,7 @@ impl Default for AppOptions {
             sqlite_busy_timeout_ms: 5_000,
             flood_threshold: 10,
             ivr_fallback_number: None,
+            tweak: None,
             web_form_min_fill_secs: 0,
             web_form_submissions_per_hour: 1000,
             web_form_status_checks_per_hour: 1000,
@@ -281,7 +297,7 @@ impl Drop for TestApp {
 
 /// Settings for a test server on `storage`.
 pub fn test_settings(storage: &TestStorage, options: &AppOptions) -> Settings {
-    let raw = RawSettings {
+    let mut raw = RawSettings {
         database_url: Some(storage.database_url()),
         bind: "127.0.0.1:0".to_owned(),
         data_dir: storage.dir.path().to_owned(),
@@ -299,6 +315,9 @@ pub fn test_settings(storage: &TestStorage, options: &AppOptions) -> Settings {
         shutdown_timeout_secs: 1,
         ..RawSettings::default()
     };
+    if let Some(tweak) = &options.tweak {
+        tweak(&mut raw);
+    }
     raw.validate().unwrap_or_else(|e| panic!("test settings: {e}"))
 }
 

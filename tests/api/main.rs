@@ -13,6 +13,8 @@ mod durability;
 mod health;
 mod intake;
 mod ivr;
+mod notify;
 mod route_inventory;
+mod smtp_sink;
 mod storage;
 mod webform;

@@ -149,6 +149,10 @@ async fn the_schema_module_matches_the_migrated_tables(backend: Backend) {
                 .limit(1)
                 .execute(conn)?;
             outbox::table.select(outbox::all_columns).limit(1).execute(conn)?;
+            komek::db::schema::notification_recipients::table
+                .select(komek::db::schema::notification_recipients::all_columns)
+                .limit(1)
+                .execute(conn)?;
             audit_log::table
                 .select(audit_log::all_columns)
                 .limit(1)
@@ -190,6 +194,7 @@ async fn the_schema_module_matches_the_migrated_tables(backend: Backend) {
         "consents",
         "outbox",
         "audit_log",
+        "notification_recipients",
         "sessions",
         "refresh_tokens",
         "calls",
