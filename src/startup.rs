@@ -96,18 +96,20 @@ impl Application {
         self.server.handle()
     }
 
-    /// Serves until stopped, with the background workers (the intake sweeper, the outbox worker) running
-    /// beside the server. On shutdown the server drains its requests first; then the outbox worker finishes
-    /// the message in flight (within the shutdown timeout) and stops.
+    /// Serves until stopped, with the background workers (the intake sweeper, the stale-call watch, the
+    /// outbox worker) running beside the server. On shutdown the server drains its requests first; then the
+    /// outbox worker finishes the message in flight (within the shutdown timeout) and stops.
     pub async fn run(self) -> std::io::Result<()> {
         let sweeper = tokio::spawn(sweeper::run(
             self.state.db.clone(),
             self.state.process_context(),
             SWEEP_INTERVAL,
         ));
+        let stale_calls = tokio::spawn(crate::ivr::watch_stale_calls(self.state.clone()));
         let outbox = self.worker.map(worker::spawn);
         let result = self.server.await;
         sweeper.abort();
+        stale_calls.abort();
         if let Some((stop, handle)) = outbox {
             let _ = stop.send(true);
             if tokio::time::timeout(self.state.settings.shutdown_timeout, handle)

@@ -333,6 +333,18 @@ pub async fn respond(
     })
 }
 
+/// Runs beside the server: closes calls that went quiet without a hang-up notice into their reports even
+/// when no other call comes in (a provider's lost hang-up callback must not lose the caller's report).
+pub async fn watch_stale_calls(state: AppState) {
+    loop {
+        tokio::time::sleep(std::time::Duration::from_secs(
+            STALE_SWEEP_EVERY_SECS.unsigned_abs(),
+        ))
+        .await;
+        sweep_stale_calls(&state);
+    }
+}
+
 /// Closes calls that went quiet without a hang-up notice into their reports (at most once a minute).
 fn sweep_stale_calls(state: &AppState) {
     let now = chrono::Utc::now().timestamp();
