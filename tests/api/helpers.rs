@@ -571,3 +571,111 @@ impl TestApp {
             .unwrap_or_else(|e| panic!("audit entries: {e}"))
     }
 }
+
+/// Checks that none of `needles` is stored in clear: in the SQLite files (after a WAL checkpoint) or a
+/// PostgreSQL data dump (which must contain rows of `dumped_table`), or in the test log. Returns the log.
+pub fn assert_nothing_in_clear(app: &TestApp, needles: &[&str], dumped_table: &str) -> String {
+    let mut haystacks: Vec<(String, Vec<u8>)> = Vec::new();
+    match app.backend {
+        Backend::Sqlite => {
+            app.db.checkpoint_blocking().unwrap();
+            for entry in std::fs::read_dir(app.storage.dir.path()).unwrap() {
+                let path = entry.unwrap().path();
+                if path
+                    .file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with("komek.db"))
+                {
+                    haystacks.push((path.display().to_string(), std::fs::read(&path).unwrap()));
+                }
+            }
+        }
+        Backend::Postgres => {
+            let url = &app.storage.pg.as_ref().unwrap().url;
+            let dump = std::process::Command::new("pg_dump")
+                .args(["--data-only", "--inserts", url])
+                .output()
+                .unwrap_or_else(|e| {
+                    panic!("pg_dump is needed for this test (.ci/run installs postgresql-client): {e}")
+                });
+            assert!(
+                dump.status.success(),
+                "pg_dump failed: {}",
+                String::from_utf8_lossy(&dump.stderr)
+            );
+            let insert = format!("INSERT INTO public.{dumped_table}");
+            assert!(
+                String::from_utf8_lossy(&dump.stdout).contains(&insert),
+                "the dump has {dumped_table} rows"
+            );
+            haystacks.push(("pg_dump".to_owned(), dump.stdout));
+        }
+    }
+    let log = std::fs::read(log_file()).unwrap_or_default();
+    haystacks.push(("log".to_owned(), log.clone()));
+    for (name, bytes) in &haystacks {
+        let hay = String::from_utf8_lossy(bytes);
+        for needle in needles {
+            assert!(!hay.contains(needle), "{name} contains personal data in clear");
+        }
+    }
+    String::from_utf8_lossy(&log).into_owned()
+}
+
+/// Makes the database unavailable to an app: on SQLite another connection holds the write lock; on
+/// PostgreSQL the database refuses connections and the app's connections are cut.
+pub enum Outage {
+    SqliteLock(std::sync::mpsc::Sender<()>, std::thread::JoinHandle<()>),
+    Postgres,
+}
+
+impl Outage {
+    pub async fn begin(app: &TestApp) -> Outage {
+        use diesel::connection::SimpleConnection as _;
+        match app.backend {
+            Backend::Sqlite => {
+                let path = app.storage.dir.path().join("komek.db");
+                let (stop_tx, stop_rx) = std::sync::mpsc::channel::<()>();
+                let (held_tx, held_rx) = std::sync::mpsc::channel::<()>();
+                let holder = std::thread::spawn(move || {
+                    let mut conn = diesel::SqliteConnection::establish(path.to_str().unwrap()).unwrap();
+                    conn.batch_execute("BEGIN EXCLUSIVE").unwrap();
+                    held_tx.send(()).unwrap();
+                    let _ = stop_rx.recv();
+                    conn.batch_execute("ROLLBACK").unwrap();
+                });
+                held_rx.recv().unwrap();
+                Outage::SqliteLock(stop_tx, holder)
+            }
+            Backend::Postgres => {
+                let pg = app.storage.pg.as_ref().unwrap();
+                let mut admin = PgConnection::establish(&postgres_admin_url()).unwrap();
+                let name = pg.url.rsplit('/').next().unwrap().to_owned();
+                admin
+                    .batch_execute(&format!(
+                        "ALTER DATABASE {name} ALLOW_CONNECTIONS false; \
+                         SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}';"
+                    ))
+                    .unwrap();
+                Outage::Postgres
+            }
+        }
+    }
+
+    pub async fn end(self, app: &TestApp) {
+        use diesel::connection::SimpleConnection as _;
+        match self {
+            Outage::SqliteLock(stop, holder) => {
+                stop.send(()).unwrap();
+                holder.join().unwrap();
+            }
+            Outage::Postgres => {
+                let pg = app.storage.pg.as_ref().unwrap();
+                let name = pg.url.rsplit('/').next().unwrap().to_owned();
+                let mut admin = PgConnection::establish(&postgres_admin_url()).unwrap();
+                admin
+                    .batch_execute(&format!("ALTER DATABASE {name} ALLOW_CONNECTIONS true"))
+                    .unwrap();
+            }
+        }
+    }
+}

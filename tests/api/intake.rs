@@ -8,7 +8,7 @@ use hmac::{Hmac, KeyInit as _, Mac};
 use serde_json::json;
 
 use crate::backend_tests;
-use crate::helpers::{AppOptions, Backend, PUBLIC_URL, TestApp, spawn_app, spawn_app_with};
+use crate::helpers::{AppOptions, Backend, Outage, PUBLIC_URL, TestApp, spawn_app, spawn_app_with};
 
 backend_tests!(
     each_sms_provider_turns_a_signed_message_into_one_report_and_one_case,
@@ -598,69 +598,6 @@ async fn a_webhook_with_the_database_unavailable_gets_503(backend: Backend) {
     assert_eq!(app.count("reports").await, 1);
 }
 
-/// Makes the database unavailable to the app: on SQLite another process holds the write lock; on
-/// PostgreSQL the database refuses connections and the app's connections are cut.
-enum Outage {
-    SqliteLock(std::sync::mpsc::Sender<()>, std::thread::JoinHandle<()>),
-    Postgres,
-}
-
-impl Outage {
-    async fn begin(app: &TestApp) -> Outage {
-        use diesel::Connection as _;
-        use diesel::connection::SimpleConnection as _;
-        match app.backend {
-            Backend::Sqlite => {
-                let path = app.storage.dir.path().join("komek.db");
-                let (stop_tx, stop_rx) = std::sync::mpsc::channel::<()>();
-                let (held_tx, held_rx) = std::sync::mpsc::channel::<()>();
-                let holder = std::thread::spawn(move || {
-                    let mut conn = diesel::SqliteConnection::establish(path.to_str().unwrap()).unwrap();
-                    conn.batch_execute("BEGIN EXCLUSIVE").unwrap();
-                    held_tx.send(()).unwrap();
-                    let _ = stop_rx.recv();
-                    conn.batch_execute("ROLLBACK").unwrap();
-                });
-                held_rx.recv().unwrap();
-                Outage::SqliteLock(stop_tx, holder)
-            }
-            Backend::Postgres => {
-                let pg = app.storage.pg.as_ref().unwrap();
-                let mut admin =
-                    diesel::PgConnection::establish(&crate::helpers::postgres_admin_url()).unwrap();
-                let name = pg.url.rsplit('/').next().unwrap().to_owned();
-                admin
-                    .batch_execute(&format!(
-                        "ALTER DATABASE {name} ALLOW_CONNECTIONS false; \
-                         SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}';"
-                    ))
-                    .unwrap();
-                Outage::Postgres
-            }
-        }
-    }
-
-    async fn end(self, app: &TestApp) {
-        use diesel::Connection as _;
-        use diesel::connection::SimpleConnection as _;
-        match self {
-            Outage::SqliteLock(stop, holder) => {
-                stop.send(()).unwrap();
-                holder.join().unwrap();
-            }
-            Outage::Postgres => {
-                let pg = app.storage.pg.as_ref().unwrap();
-                let name = pg.url.rsplit('/').next().unwrap().to_owned();
-                let mut admin =
-                    diesel::PgConnection::establish(&crate::helpers::postgres_admin_url()).unwrap();
-                admin
-                    .batch_execute(&format!("ALTER DATABASE {name} ALLOW_CONNECTIONS true"))
-                    .unwrap();
-            }
-        }
-    }
-}
-
 async fn no_phone_number_or_message_text_is_stored_or_logged_in_clear(backend: Backend) {
     let app = spawn_app(backend).await;
     let unique = uuid::Uuid::new_v4().simple().to_string();
@@ -681,49 +618,5 @@ async fn no_phone_number_or_message_text_is_stored_or_logged_in_clear(backend: B
     assert_eq!(app.count("cases").await, 3);
     let national = phone.trim_start_matches("+7");
     let needles = [unique.as_str(), phone.as_str(), &phone[1..], national];
-    let mut haystacks: Vec<(String, Vec<u8>)> = Vec::new();
-    match backend {
-        Backend::Sqlite => {
-            // Make sure everything committed is in the files we read.
-            app.db.checkpoint_blocking().unwrap();
-            for entry in std::fs::read_dir(app.storage.dir.path()).unwrap() {
-                let path = entry.unwrap().path();
-                if path
-                    .file_name()
-                    .is_some_and(|n| n.to_string_lossy().starts_with("komek.db"))
-                {
-                    haystacks.push((path.display().to_string(), std::fs::read(&path).unwrap()));
-                }
-            }
-        }
-        Backend::Postgres => {
-            let url = &app.storage.pg.as_ref().unwrap().url;
-            let dump = std::process::Command::new("pg_dump")
-                .args(["--data-only", "--inserts", url])
-                .output()
-                .unwrap_or_else(|e| {
-                    panic!("pg_dump is needed for this test (.ci/run installs postgresql-client): {e}")
-                });
-            assert!(
-                dump.status.success(),
-                "pg_dump failed: {}",
-                String::from_utf8_lossy(&dump.stderr)
-            );
-            assert!(
-                String::from_utf8_lossy(&dump.stdout).contains("INSERT INTO public.reports"),
-                "the dump has the reports"
-            );
-            haystacks.push(("pg_dump".to_owned(), dump.stdout));
-        }
-    }
-    haystacks.push((
-        "log".to_owned(),
-        std::fs::read(crate::helpers::log_file()).unwrap_or_default(),
-    ));
-    for (name, bytes) in &haystacks {
-        let hay = String::from_utf8_lossy(bytes);
-        for needle in needles {
-            assert!(!hay.contains(needle), "{name} contains personal data in clear");
-        }
-    }
+    crate::helpers::assert_nothing_in_clear(&app, &needles, "reports");
 }

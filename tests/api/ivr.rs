@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use sha2::Digest as _;
 
 use crate::backend_tests;
-use crate::helpers::{AppOptions, Backend, PUBLIC_URL, TestApp, spawn_app, spawn_app_with};
+use crate::helpers::{AppOptions, Backend, Outage, PUBLIC_URL, TestApp, spawn_app, spawn_app_with};
 
 backend_tests!(
     every_voice_provider_turns_each_menu_path_into_one_report_with_the_right_flags,
@@ -1182,68 +1182,6 @@ async fn with_the_database_down_a_caller_hears_the_fallback_in_the_channel_langu
     );
 }
 
-/// Makes the database unavailable to the app (as in the intake tests).
-enum Outage {
-    SqliteLock(std::sync::mpsc::Sender<()>, std::thread::JoinHandle<()>),
-    Postgres,
-}
-
-impl Outage {
-    async fn begin(app: &TestApp) -> Outage {
-        use diesel::Connection as _;
-        use diesel::connection::SimpleConnection as _;
-        match app.backend {
-            Backend::Sqlite => {
-                let path = app.storage.dir.path().join("komek.db");
-                let (stop_tx, stop_rx) = std::sync::mpsc::channel::<()>();
-                let (held_tx, held_rx) = std::sync::mpsc::channel::<()>();
-                let holder = std::thread::spawn(move || {
-                    let mut conn = diesel::SqliteConnection::establish(path.to_str().unwrap()).unwrap();
-                    conn.batch_execute("BEGIN EXCLUSIVE").unwrap();
-                    held_tx.send(()).unwrap();
-                    let _ = stop_rx.recv();
-                    conn.batch_execute("ROLLBACK").unwrap();
-                });
-                held_rx.recv().unwrap();
-                Outage::SqliteLock(stop_tx, holder)
-            }
-            Backend::Postgres => {
-                let pg = app.storage.pg.as_ref().unwrap();
-                let mut admin =
-                    diesel::PgConnection::establish(&crate::helpers::postgres_admin_url()).unwrap();
-                let name = pg.url.rsplit('/').next().unwrap().to_owned();
-                admin
-                    .batch_execute(&format!(
-                        "ALTER DATABASE {name} ALLOW_CONNECTIONS false; \
-                         SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}';"
-                    ))
-                    .unwrap();
-                Outage::Postgres
-            }
-        }
-    }
-
-    async fn end(self, app: &TestApp) {
-        use diesel::Connection as _;
-        use diesel::connection::SimpleConnection as _;
-        match self {
-            Outage::SqliteLock(stop, holder) => {
-                stop.send(()).unwrap();
-                holder.join().unwrap();
-            }
-            Outage::Postgres => {
-                let pg = app.storage.pg.as_ref().unwrap();
-                let name = pg.url.rsplit('/').next().unwrap().to_owned();
-                let mut admin =
-                    diesel::PgConnection::establish(&crate::helpers::postgres_admin_url()).unwrap();
-                admin
-                    .batch_execute(&format!("ALTER DATABASE {name} ALLOW_CONNECTIONS true"))
-                    .unwrap();
-            }
-        }
-    }
-}
-
 async fn prompts_are_served_cacheable_and_nothing_else_is(backend: Backend) {
     let app = spawn_app(backend).await;
     for lang in ["ru", "kk", "ky", "tg", "uz", "en"] {
@@ -1400,42 +1338,7 @@ async fn no_caller_number_digits_or_recording_address_is_stored_or_logged_in_cle
         keys.as_str(),
         "recordings.example",
     ];
-    let mut haystacks: Vec<(String, Vec<u8>)> = Vec::new();
-    match backend {
-        Backend::Sqlite => {
-            app.db.checkpoint_blocking().unwrap();
-            for entry in std::fs::read_dir(app.storage.dir.path()).unwrap() {
-                let path = entry.unwrap().path();
-                if path
-                    .file_name()
-                    .is_some_and(|n| n.to_string_lossy().starts_with("komek.db"))
-                {
-                    haystacks.push((path.display().to_string(), std::fs::read(&path).unwrap()));
-                }
-            }
-        }
-        Backend::Postgres => {
-            let url = &app.storage.pg.as_ref().unwrap().url;
-            let dump = std::process::Command::new("pg_dump")
-                .args(["--data-only", "--inserts", url])
-                .output()
-                .unwrap();
-            assert!(dump.status.success());
-            assert!(String::from_utf8_lossy(&dump.stdout).contains("INSERT INTO public.calls"));
-            haystacks.push(("pg_dump".to_owned(), dump.stdout));
-        }
-    }
-    haystacks.push((
-        "log".to_owned(),
-        std::fs::read(crate::helpers::log_file()).unwrap_or_default(),
-    ));
-    for (name, bytes) in &haystacks {
-        let hay = String::from_utf8_lossy(bytes);
-        for needle in needles {
-            assert!(!hay.contains(needle), "{name} contains {needle:?} in clear");
-        }
-    }
-    let log = String::from_utf8_lossy(&haystacks.last().unwrap().1).into_owned();
+    let log = crate::helpers::assert_nothing_in_clear(&app, &needles, "calls");
     assert!(
         !log.contains(&unique),
         "the provider call id is logged only as a short prefix"

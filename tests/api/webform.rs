@@ -670,49 +670,14 @@ async fn form_text_is_not_stored_or_logged_in_clear(backend: Backend) {
         code.clone(),
         code_plain,
     ];
-    let mut haystacks: Vec<(String, Vec<u8>)> = Vec::new();
-    match backend {
-        Backend::Sqlite => {
-            app.db.checkpoint_blocking().unwrap();
-            for entry in std::fs::read_dir(app.storage.dir.path()).unwrap() {
-                let path = entry.unwrap().path();
-                if path
-                    .file_name()
-                    .is_some_and(|n| n.to_string_lossy().starts_with("komek.db"))
-                {
-                    haystacks.push((path.display().to_string(), std::fs::read(&path).unwrap()));
-                }
-            }
-        }
-        Backend::Postgres => {
-            let url = &app.storage.pg.as_ref().unwrap().url;
-            let dump = std::process::Command::new("pg_dump")
-                .args(["--data-only", "--inserts", url])
-                .output()
-                .unwrap_or_else(|e| panic!("pg_dump is needed for this test: {e}"));
-            assert!(dump.status.success(), "{}", String::from_utf8_lossy(&dump.stderr));
-            assert!(String::from_utf8_lossy(&dump.stdout).contains("INSERT INTO public.reports"));
-            haystacks.push(("pg_dump".to_owned(), dump.stdout));
-        }
-    }
-    haystacks.push((
-        "log".to_owned(),
-        std::fs::read(crate::helpers::log_file()).unwrap_or_default(),
-    ));
-    for (name, bytes) in &haystacks {
-        let hay = String::from_utf8_lossy(bytes);
-        for needle in &needles {
-            assert!(
-                !hay.contains(needle.as_str()),
-                "{name} contains what was typed in clear"
-            );
-        }
-    }
+    crate::helpers::assert_nothing_in_clear(
+        &app,
+        &needles.iter().map(String::as_str).collect::<Vec<_>>(),
+        "reports",
+    );
 }
 
 async fn with_the_database_unavailable_the_form_answers_503_and_keeps_the_text(backend: Backend) {
-    use diesel::Connection as _;
-    use diesel::connection::SimpleConnection as _;
     let app = app_with(
         backend,
         AppOptions {
@@ -724,43 +689,7 @@ async fn with_the_database_unavailable_the_form_answers_503_and_keeps_the_text(b
     .await;
     let (cookie, token) = open(&app, "/report?lang=en").await;
     let what = "they locked us in the workshop";
-    // SQLite: another process holds the write lock. PostgreSQL: the database refuses connections.
-    let mut sqlite_lock = None;
-    match backend {
-        Backend::Sqlite => {
-            let path = app.storage.dir.path().join("komek.db");
-            let (stop_tx, stop_rx) = std::sync::mpsc::channel::<()>();
-            let (held_tx, held_rx) = std::sync::mpsc::channel::<()>();
-            let holder = std::thread::spawn(move || {
-                let mut conn = diesel::SqliteConnection::establish(path.to_str().unwrap()).unwrap();
-                conn.batch_execute("BEGIN EXCLUSIVE").unwrap();
-                held_tx.send(()).unwrap();
-                let _ = stop_rx.recv();
-                conn.batch_execute("ROLLBACK").unwrap();
-            });
-            held_rx.recv().unwrap();
-            sqlite_lock = Some((stop_tx, holder));
-        }
-        Backend::Postgres => {
-            let name = app
-                .storage
-                .pg
-                .as_ref()
-                .unwrap()
-                .url
-                .rsplit('/')
-                .next()
-                .unwrap()
-                .to_owned();
-            let mut admin = diesel::PgConnection::establish(&crate::helpers::postgres_admin_url()).unwrap();
-            admin
-                .batch_execute(&format!(
-                    "ALTER DATABASE {name} ALLOW_CONNECTIONS false; \
-                     SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}';"
-                ))
-                .unwrap();
-        }
-    }
+    let outage = crate::helpers::Outage::begin(&app).await;
     let page = post(
         &app,
         "/report?lang=en",
@@ -772,28 +701,7 @@ async fn with_the_database_unavailable_the_form_answers_503_and_keeps_the_text(b
     assert_eq!(page.status, 503, "{}", page.body);
     assert!(page.body.contains(what), "the text is kept to send again");
     assert!(page.body.contains("try again"));
-    match sqlite_lock {
-        Some((stop, holder)) => {
-            stop.send(()).unwrap();
-            holder.join().unwrap();
-        }
-        None => {
-            let name = app
-                .storage
-                .pg
-                .as_ref()
-                .unwrap()
-                .url
-                .rsplit('/')
-                .next()
-                .unwrap()
-                .to_owned();
-            let mut admin = diesel::PgConnection::establish(&crate::helpers::postgres_admin_url()).unwrap();
-            admin
-                .batch_execute(&format!("ALTER DATABASE {name} ALLOW_CONNECTIONS true"))
-                .unwrap();
-        }
-    }
+    outage.end(&app).await;
     assert_eq!(app.count("reports").await, 0);
     // Sending again once the database is back works (the page gave a fresh token).
     let retry = page.token();
