@@ -11,6 +11,7 @@ use crate::error::{CredentialsError, VerifyError};
 use crate::provider::Provider;
 use crate::providers::{africastalking, capcom6, freeswitch, infobip, jasmin, smssync, twilio, vonage};
 use crate::request::WebhookRequest;
+use crate::sensitive::Secret;
 
 /// Parsed credentials of one channel.
 #[derive(Debug, Clone)]
@@ -74,6 +75,59 @@ impl ChannelCredentials {
             Provider::Smssync => smssync::FORMAT,
             Provider::Freeswitch => freeswitch::FORMAT,
         }
+    }
+}
+
+/// A login — a name and its secret, both or neither — with an optional source allowlist, written either as
+/// the short `NAME:SECRET` or as `name_field=...;secret_field=...[;allow_ips=...]`. An empty secret gives an
+/// empty login; each provider decides whether that is acceptable.
+pub(crate) struct Login {
+    pub(crate) name: Option<String>,
+    pub(crate) secret: Option<Secret>,
+    pub(crate) allow_ips: Option<IpAllowlist>,
+}
+
+impl Login {
+    pub(crate) fn parse(
+        secret: &str,
+        name_field: &'static str,
+        secret_field: &'static str,
+        format: &'static str,
+    ) -> Result<Self, CredentialsError> {
+        let secret = secret.trim();
+        if secret.is_empty() {
+            return Ok(Login {
+                name: None,
+                secret: None,
+                allow_ips: None,
+            });
+        }
+        if !secret.contains('=') {
+            let (name, value) = secret
+                .split_once(':')
+                .filter(|(n, v)| !n.is_empty() && !v.is_empty())
+                .ok_or(CredentialsError::MissingField {
+                    field: secret_field,
+                    format,
+                })?;
+            return Ok(Login {
+                name: Some(name.to_owned()),
+                secret: Some(Secret::new(value)),
+                allow_ips: None,
+            });
+        }
+        let kv = KvSecret::parse(secret, &[name_field, secret_field, "allow_ips"], format)?;
+        let name = kv.get(name_field).map(str::to_owned);
+        let value = kv.get(secret_field).map(Secret::new);
+        if name.is_some() != value.is_some() {
+            let field = if name.is_some() { secret_field } else { name_field };
+            return Err(CredentialsError::MissingField { field, format });
+        }
+        Ok(Login {
+            name,
+            secret: value,
+            allow_ips: kv.allowlist()?,
+        })
     }
 }
 

@@ -5,7 +5,7 @@
 //! URL plus, optionally, an allowlist of the source addresses Africa's Talking posts from.
 //! Coverage is African networks: relevant for Komek's generic deployment, not for Central Asia.
 
-use crate::credentials::{IpAllowlist, KvSecret, check_allowlist};
+use crate::credentials::{IpAllowlist, Login, check_allowlist};
 use crate::error::{CredentialsError, ParseError, RenderError, VerifyError};
 use crate::event::{
     CallEvent, CallEventKind, DeliveryState, DeliveryStatus, DialOutcome, HangupCause, InboundEvent,
@@ -38,37 +38,11 @@ pub struct Credentials {
 
 impl Credentials {
     pub(crate) fn parse(secret: &str) -> Result<Self, CredentialsError> {
-        let secret = secret.trim();
-        if secret.is_empty() {
-            return Ok(Self::default());
-        }
-        if !secret.contains('=') {
-            let (user, key) = secret
-                .split_once(':')
-                .filter(|(u, k)| !u.is_empty() && !k.is_empty())
-                .ok_or(CredentialsError::MissingField {
-                    field: "api_key",
-                    format: FORMAT,
-                })?;
-            return Ok(Self {
-                username: Some(user.to_owned()),
-                api_key: Some(Secret::new(key)),
-                allow_ips: None,
-            });
-        }
-        let kv = KvSecret::parse(secret, &["username", "api_key", "allow_ips"], FORMAT)?;
-        let username = kv.get("username").map(str::to_owned);
-        let api_key = kv.get("api_key").map(Secret::new);
-        if username.is_some() != api_key.is_some() {
-            return Err(CredentialsError::MissingField {
-                field: if username.is_some() { "api_key" } else { "username" },
-                format: FORMAT,
-            });
-        }
+        let login = Login::parse(secret, "username", "api_key", FORMAT)?;
         Ok(Self {
-            username,
-            api_key,
-            allow_ips: kv.allowlist()?,
+            username: login.name,
+            api_key: login.secret,
+            allow_ips: login.allow_ips,
         })
     }
 }

@@ -7,7 +7,7 @@
 //! source allowlist, plus the unguessable channel id in the URL. Caller numbers are only
 //! posted with the profile's `extended-data` permission (or passed as params in the dialplan).
 
-use crate::credentials::{IpAllowlist, KvSecret, check_allowlist, check_basic_auth};
+use crate::credentials::{IpAllowlist, Login, check_allowlist, check_basic_auth};
 use crate::error::{CredentialsError, ParseError, RenderError, VerifyError};
 use crate::event::{CallEvent, CallEventKind, DialOutcome, HangupCause, InboundEvent, Recording};
 use crate::ivr::{IvrStep, PromptRender, resolve_prompt, validate};
@@ -40,47 +40,23 @@ pub struct Credentials {
 
 impl Credentials {
     pub(crate) fn parse(secret: &str) -> Result<Self, CredentialsError> {
-        let secret = secret.trim();
-        if secret.is_empty() {
+        if secret.trim().is_empty() {
             return Err(CredentialsError::Empty {
                 provider: P,
                 format: FORMAT,
             });
         }
-        if !secret.contains('=') {
-            let (user, password) = secret
-                .split_once(':')
-                .filter(|(u, p)| !u.is_empty() && !p.is_empty())
-                .ok_or(CredentialsError::MissingField {
-                    field: "password",
-                    format: FORMAT,
-                })?;
-            return Ok(Self {
-                user: Some(user.to_owned()),
-                password: Some(Secret::new(password)),
-                allow_ips: None,
-            });
-        }
-        let kv = KvSecret::parse(secret, &["user", "password", "allow_ips"], FORMAT)?;
-        let user = kv.get("user").map(str::to_owned);
-        let password = kv.get("password").map(Secret::new);
-        if user.is_some() != password.is_some() {
-            return Err(CredentialsError::MissingField {
-                field: if user.is_some() { "password" } else { "user" },
-                format: FORMAT,
-            });
-        }
-        let allow_ips = kv.allowlist()?;
-        if user.is_none() && allow_ips.is_none() {
+        let login = Login::parse(secret, "user", "password", FORMAT)?;
+        if login.name.is_none() && login.allow_ips.is_none() {
             return Err(CredentialsError::MissingField {
                 field: "user",
                 format: FORMAT,
             });
         }
         Ok(Self {
-            user,
-            password,
-            allow_ips,
+            user: login.name,
+            password: login.secret,
+            allow_ips: login.allow_ips,
         })
     }
 }
