@@ -88,6 +88,9 @@ pub struct Staff {
     pub role: Role,
     /// Whether they may open child cases (DESIGN §8).
     pub child_protection_trained: bool,
+    /// On duty now: an on-duty caseworker may pick up unassigned cases (they are emailed about new critical
+    /// ones).
+    pub on_duty: bool,
     /// True until they replace their one-time password; only `/me`, `/me/password` and logout work then.
     pub must_change_password: bool,
     /// The session (login) the request belongs to.
@@ -139,6 +142,7 @@ impl Staff {
             organization_id: organization_id.to_owned(),
             role,
             child_protection_trained,
+            on_duty: false,
             must_change_password: false,
             session_id: "test-session".to_owned(),
             request_id: None,

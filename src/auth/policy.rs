@@ -69,6 +69,8 @@ pub fn case_access(staff: &Staff, case: &CaseFacts<'_>) -> CaseAccess {
     match staff.role {
         Role::Supervisor | Role::Operator => CaseAccess::Full,
         Role::Caseworker if case.assignee_id == Some(staff.user_id.as_str()) => CaseAccess::WithoutReporter,
+        // On-duty caseworkers are told about new critical cases and pick up unassigned ones.
+        Role::Caseworker if case.assignee_id.is_none() && staff.on_duty => CaseAccess::WithoutReporter,
         _ => CaseAccess::NotFound,
     }
 }
@@ -88,6 +90,28 @@ mod tests {
             child_victim: child,
             assignee_id: assignee,
         }
+    }
+
+    #[test]
+    fn on_duty_caseworkers_may_open_unassigned_cases_only() {
+        let mut caseworker = staff(Role::Caseworker, false);
+        assert_eq!(
+            case_access(&caseworker, &case("org-a", false, None)),
+            CaseAccess::NotFound
+        );
+        caseworker.on_duty = true;
+        assert_eq!(
+            case_access(&caseworker, &case("org-a", false, None)),
+            CaseAccess::WithoutReporter
+        );
+        assert_eq!(
+            case_access(&caseworker, &case("org-a", false, Some("someone-else"))),
+            CaseAccess::NotFound
+        );
+        assert_eq!(
+            case_access(&caseworker, &case("org-a", true, None)),
+            CaseAccess::Forbidden
+        );
     }
 
     #[test]

@@ -350,6 +350,7 @@ type StaffRow = (
     String,
     bool,
     bool,
+    bool,
     String,
     Option<NaiveDateTime>,
     Option<NaiveDateTime>,
@@ -368,6 +369,7 @@ pub fn load_staff(conn: &mut AnyConnection, claims: &AccessClaims) -> Result<Sta
             users::organization_id,
             users::role,
             users::child_protection_trained,
+            users::on_duty,
             users::must_change_password,
             users::security_stamp,
             users::disabled_at,
@@ -376,8 +378,18 @@ pub fn load_staff(conn: &mut AnyConnection, claims: &AccessClaims) -> Result<Sta
         ))
         .first(conn)
         .optional()?;
-    let Some((user_id, organization_id, role, trained, must_change, stamp, disabled, revoked, session_end)) =
-        row
+    let Some((
+        user_id,
+        organization_id,
+        role,
+        trained,
+        on_duty,
+        must_change,
+        stamp,
+        disabled,
+        revoked,
+        session_end,
+    )) = row
     else {
         return Err(AuthError::Unauthenticated("session_unknown"));
     };
@@ -401,6 +413,7 @@ pub fn load_staff(conn: &mut AnyConnection, claims: &AccessClaims) -> Result<Sta
         organization_id,
         role,
         child_protection_trained: trained,
+        on_duty,
         must_change_password: must_change,
         session_id: claims.sid.clone(),
         request_id: None,

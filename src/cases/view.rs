@@ -24,8 +24,10 @@ pub struct CaseFilter {
     pub status: Option<String>,
     pub risk: Option<String>,
     pub child_victim: Option<bool>,
-    /// Only cases assigned to this user (caseworkers see only their own).
+    /// Only cases assigned to this user (caseworkers see their own)...
     pub assignee_id: Option<String>,
+    /// ...and, with `assignee_id`, unassigned cases too (an on-duty caseworker picks them up).
+    pub or_unassigned: bool,
     /// Leave out child cases (staff without child-protection training).
     pub exclude_child: bool,
     /// Cases older than this id (the cursor: ids are time-ordered).
@@ -100,8 +102,16 @@ pub fn list(
     if filter.exclude_child {
         query = query.filter(cases::child_victim.eq(false));
     }
-    if let Some(assignee) = &filter.assignee_id {
-        query = query.filter(cases::assignee_id.eq(assignee.clone()));
+    match (&filter.assignee_id, filter.or_unassigned) {
+        (Some(assignee), false) => query = query.filter(cases::assignee_id.eq(assignee.clone())),
+        (Some(assignee), true) => {
+            query = query.filter(
+                cases::assignee_id
+                    .eq(assignee.clone())
+                    .or(cases::assignee_id.is_null()),
+            )
+        }
+        (None, _) => {}
     }
     if let Some(before) = &filter.before_id {
         query = query.filter(cases::id.lt(before.clone()));

@@ -94,6 +94,7 @@ async fn list_cases(
         risk: query.risk,
         child_victim: query.child_victim,
         assignee_id: (staff.role == Role::Caseworker).then(|| staff.user_id.clone()),
+        or_unassigned: staff.role == Role::Caseworker && staff.on_duty,
         exclude_child: !staff.child_protection_trained && staff.role != Role::Supervisor,
         before_id: query.cursor,
         limit,

@@ -15,6 +15,7 @@ backend_tests!(
     the_queue_filters_and_pages_with_a_cursor,
     another_organizations_case_is_not_found,
     child_cases_need_training_and_caseworkers_never_see_the_reporter,
+    an_on_duty_caseworker_may_pick_up_unassigned_cases,
     every_case_read_writes_one_audit_entry,
     an_operator_overrides_triage_with_a_reason_and_the_old_result_is_kept,
     the_reports_log_is_for_operators_and_supervisors,
@@ -420,4 +421,58 @@ async fn the_reports_log_is_for_operators_and_supervisors(backend: Backend) {
     assert_eq!(get_json(&app, "/api/v1/reports", &caseworker).await.0, 403);
     let (status, _) = get_json(&app, "/api/v1/reports?source=fax", &operator).await;
     assert_eq!(status, 400);
+}
+
+async fn set_on_duty(app: &TestApp, user_id: &str, on_duty: bool) {
+    use diesel::prelude::*;
+    use komek::db::schema::users;
+    let id = user_id.to_owned();
+    app.db
+        .write(move |conn| {
+            diesel::update(users::table.find(&id))
+                .set(users::on_duty.eq(on_duty))
+                .execute(conn)
+                .map_err(komek::db::DbError::from)
+        })
+        .await
+        .unwrap();
+}
+
+async fn an_on_duty_caseworker_may_pick_up_unassigned_cases(backend: Backend) {
+    let app = spawn_app(backend).await;
+    // A critical case emails on-duty caseworkers: the link they get must open.
+    let (org, case_id) = case_from_sms(
+        &app,
+        "+77015551007",
+        "pomogite srochno menya b'yut zabrali pasport",
+    )
+    .await;
+    let (caseworker, tokens) = app.staff(&org, Role::Caseworker).await;
+    let path = format!("/api/v1/cases/{case_id}");
+    assert_eq!(
+        get_json(&app, &path, &tokens).await.0,
+        404,
+        "off duty, an unassigned case is not theirs"
+    );
+    set_on_duty(&app, &caseworker.id, true).await;
+    let (status, case) = get_json(&app, &path, &tokens).await;
+    assert_eq!(
+        status, 200,
+        "on duty (read live, no new login), they can pick it up: {case}"
+    );
+    assert!(
+        case["reporter"].is_null(),
+        "still without the reporter's identity"
+    );
+    let (_, list) = get_json(&app, "/api/v1/cases", &tokens).await;
+    assert_eq!(list["cases"].as_array().unwrap().len(), 1);
+    let colleague = app.create_user(&org, Role::Caseworker).await;
+    let other = app.insert_case(&org, false, Some(&colleague.id)).await;
+    assert_eq!(
+        get_json(&app, &format!("/api/v1/cases/{other}"), &tokens).await.0,
+        404,
+        "another caseworker's case"
+    );
+    set_on_duty(&app, &caseworker.id, false).await;
+    assert_eq!(get_json(&app, &path, &tokens).await.0, 404);
 }
