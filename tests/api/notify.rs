@@ -150,6 +150,30 @@ async fn send_sms(app: &TestApp, channel: &str, event_id: &str, from: &str, text
 
 const CAPCOM6_SECRET: &str = "signing_key=capcom6-test-key;user=komek;password=gateway-pass";
 
+/// An on-duty caseworker (`duty@ngo.test`) and a supervisor (`sup@ngo.test`): who a critical case emails.
+async fn duty_caseworker_and_supervisor(app: &TestApp, org: &str) {
+    add_staff(
+        app,
+        org,
+        "duty@ngo.test",
+        Staff {
+            on_duty: true,
+            ..Staff::default()
+        },
+    )
+    .await;
+    add_staff(
+        app,
+        org,
+        "sup@ngo.test",
+        Staff {
+            role: "supervisor",
+            ..Staff::default()
+        },
+    )
+    .await;
+}
+
 async fn org_with_channel(app: &TestApp, slug: &str) -> (String, String) {
     let org = app.create_org(slug, Some("KZ")).await;
     let channel = app.create_channel(&org, "capcom6", CAPCOM6_SECRET).await;
@@ -394,26 +418,7 @@ async fn emails_queued_while_smtp_is_down_arrive_when_it_returns(backend: Backen
     )
     .await;
     let (org, channel) = org_with_channel(&app, "ngo-down").await;
-    add_staff(
-        &app,
-        &org,
-        "duty@ngo.test",
-        Staff {
-            on_duty: true,
-            ..Staff::default()
-        },
-    )
-    .await;
-    add_staff(
-        &app,
-        &org,
-        "sup@ngo.test",
-        Staff {
-            role: "supervisor",
-            ..Staff::default()
-        },
-    )
-    .await;
+    duty_caseworker_and_supervisor(&app, &org).await;
     assert_eq!(
         send_sms(&app, &channel, "evt-1", "+77015550001", CRITICAL_SMS).await,
         200
@@ -479,26 +484,7 @@ async fn a_worker_killed_after_sending_causes_at_most_one_duplicate_with_the_sam
     let sink = SmtpSink::start().await;
     let app = spawn_app_with(backend, fast(Some(sink.url()), no_worker)).await;
     let (org, channel) = org_with_channel(&app, "ngo-kill").await;
-    add_staff(
-        &app,
-        &org,
-        "duty@ngo.test",
-        Staff {
-            on_duty: true,
-            ..Staff::default()
-        },
-    )
-    .await;
-    add_staff(
-        &app,
-        &org,
-        "sup@ngo.test",
-        Staff {
-            role: "supervisor",
-            ..Staff::default()
-        },
-    )
-    .await;
+    duty_caseworker_and_supervisor(&app, &org).await;
     assert_eq!(
         send_sms(&app, &channel, "evt-1", "+77015550001", CRITICAL_SMS).await,
         200
