@@ -14,6 +14,7 @@ mod health;
 mod intake;
 mod ivr;
 mod notify;
+mod ownership;
 mod route_inventory;
 mod smtp_sink;
 mod storage;
