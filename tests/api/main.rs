@@ -13,6 +13,7 @@ mod durability;
 mod health;
 mod intake;
 mod ivr;
+mod metrics;
 mod notify;
 mod route_inventory;
 mod smtp_sink;
