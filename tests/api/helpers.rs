@@ -339,6 +339,17 @@ pub async fn spawn_app_tweaked(
 ) -> TestApp {
     log_file();
     let storage = TestStorage::new(backend);
+    spawn_app_on(backend, storage, options, tweak).await
+}
+
+/// Like [`spawn_app_tweaked`], on storage that already holds a database (a restored backup, say).
+pub async fn spawn_app_on(
+    backend: Backend,
+    storage: TestStorage,
+    options: AppOptions,
+    tweak: impl FnOnce(&mut Settings),
+) -> TestApp {
+    log_file();
     let mut settings = test_settings(&storage, &options);
     tweak(&mut settings);
     let keys = Arc::new(settings.load_keys().unwrap_or_else(|e| panic!("keys: {e}")));

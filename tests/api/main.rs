@@ -7,6 +7,7 @@ mod helpers;
 
 mod audit;
 mod auth;
+mod backup;
 mod cases;
 mod cli;
 mod durability;
@@ -15,6 +16,7 @@ mod intake;
 mod ivr;
 mod metrics;
 mod notify;
+mod platform;
 mod route_inventory;
 mod smtp_sink;
 mod storage;

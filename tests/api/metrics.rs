@@ -15,7 +15,10 @@ async fn metrics_name_what_operators_watch_and_carry_no_personal_data(backend: B
     .await;
     let channel_id = channel(&app, Sms::Capcom6, Sms::Capcom6.secret()).await;
     let unique = uuid::Uuid::new_v4().simple().to_string();
-    let phone = format!("+77019{}", &unique.bytes().map(|b| (b % 10).to_string()).collect::<String>()[..6]);
+    let phone = format!(
+        "+77019{}",
+        &unique.bytes().map(|b| (b % 10).to_string()).collect::<String>()[..6]
+    );
     let text = format!("CANARY-{unique} pomogite zabrali pasport");
     let delivery = Sms::Capcom6.delivery(&channel_id, &format!("evt-{unique}"), &phone, &text);
     assert_eq!(deliver(&app, &delivery).await.0, 200);
@@ -24,7 +27,11 @@ async fn metrics_name_what_operators_watch_and_carry_no_personal_data(backend: B
     let refused = deliver(&app, &wrong).await.0;
     assert!(refused >= 400, "{refused}");
     app.settle().await;
-    assert_eq!(app.get("/metrics").await.status(), 404, "never on the public listener");
+    assert_eq!(
+        app.get("/metrics").await.status(),
+        404,
+        "never on the public listener"
+    );
 
     let metrics_address = app.metrics_address.clone().expect("metrics listener");
     let response = app
@@ -83,7 +90,9 @@ async fn metrics_name_what_operators_watch_and_carry_no_personal_data(backend: B
                 "route" => value == "unmatched" || value.starts_with('/'),
                 "method" => value.chars().all(|c| c.is_ascii_uppercase()) || value == "other",
                 "status" => value.len() == 3 && value.chars().all(|c| c.is_ascii_digit()),
-                "provider" => value.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()),
+                "provider" => value
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()),
                 "outcome" => matches!(value, "accepted" | "refused"),
                 "le" | "quantile" => true,
                 _ => false,
