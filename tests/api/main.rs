@@ -12,6 +12,7 @@ mod cases;
 mod cli;
 mod durability;
 mod health;
+mod instances;
 mod intake;
 mod ivr;
 mod metrics;
