@@ -89,6 +89,8 @@ pub enum Command {
     /// Put a backup back into the configured database (an empty one, or any with --force; stop Komek
     /// first).
     Restore(crate::ops_cli::RestoreArgs),
+    /// Exit 0 when this instance answers /readyz with 200 (a health check for containers and scripts).
+    Health,
 }
 
 /// `komek roster ...`
@@ -357,6 +359,7 @@ fn dispatch(cli: Cli) -> Result<(), anyhow::Error> {
         Command::Audit(AuditCommand::Verify { json }) => audit_verify(&settings, json),
         Command::Backup(args) => crate::ops_cli::backup(&settings, args),
         Command::Restore(args) => crate::ops_cli::restore(&settings, args),
+        Command::Health => crate::ops_cli::health(&settings),
     }
 }
 

@@ -1,5 +1,6 @@
-//! The operator's commands for keeping data safe: `komek backup` and `komek restore`. The dispatcher in
-//! [`crate::cli`] only hands over to [`backup`] and [`restore`].
+//! The operator's commands for keeping Komek running and its data safe: `komek backup`, `komek restore`
+//! and `komek health`. The dispatcher in [`crate::cli`] only hands over to [`backup`], [`restore`] and
+//! [`health`].
 
 use std::path::PathBuf;
 
@@ -124,4 +125,30 @@ pub fn restore(settings: &Settings, args: RestoreArgs) -> Result<(), anyhow::Err
         args.file.display()
     );
     Ok(())
+}
+
+/// Runs `komek health`: asks this instance's `/readyz` (for container health checks, where there is no
+/// curl). Exits non-zero unless it answers 200.
+pub fn health(settings: &Settings) -> Result<(), anyhow::Error> {
+    use std::io::{Read as _, Write as _};
+    let mut address = settings.bind;
+    if address.ip().is_unspecified() {
+        address.set_ip(match address {
+            std::net::SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+            std::net::SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+        });
+    }
+    let timeout = std::time::Duration::from_secs(5);
+    let mut stream = std::net::TcpStream::connect_timeout(&address, timeout)
+        .map_err(|e| anyhow::anyhow!("cannot reach Komek at {address}: {e}"))?;
+    stream.set_read_timeout(Some(timeout))?;
+    stream.write_all(b"GET /readyz HTTP/1.0\r\nHost: localhost\r\n\r\n")?;
+    let mut head = [0u8; 12];
+    stream.read_exact(&mut head)?;
+    if head.starts_with(b"HTTP/1.") && &head[9..12] == b"200" {
+        println!("ready");
+        Ok(())
+    } else {
+        anyhow::bail!("not ready: {}", String::from_utf8_lossy(&head))
+    }
 }
