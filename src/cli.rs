@@ -82,6 +82,15 @@ pub enum Command {
     /// child-protection roster, each number in order until someone answers.
     #[command(subcommand)]
     Roster(RosterCommand),
+    /// Take a consistent backup of the database while Komek runs (SQLite: a copy as of one moment;
+    /// PostgreSQL: pg_dump), encrypted to the organization's age key when one is configured. The keys
+    /// file is not in it: keep that separately, never beside the backups.
+    Backup(crate::ops_cli::BackupArgs),
+    /// Put a backup back into the configured database (an empty one, or any with --force; stop Komek
+    /// first).
+    Restore(crate::ops_cli::RestoreArgs),
+    /// Exit 0 when this instance answers /readyz with 200 (a health check for containers and scripts).
+    Health,
 }
 
 /// `komek roster ...`
@@ -348,6 +357,9 @@ fn dispatch(cli: Cli) -> Result<(), anyhow::Error> {
         Command::Keys(KeysCommand::Generate { .. }) => Ok(()),
         Command::Roster(RosterCommand::Set(args)) => roster_set(&settings, args),
         Command::Audit(AuditCommand::Verify { json }) => audit_verify(&settings, json),
+        Command::Backup(args) => crate::ops_cli::backup(&settings, args),
+        Command::Restore(args) => crate::ops_cli::restore(&settings, args),
+        Command::Health => crate::ops_cli::health(&settings),
     }
 }
 

@@ -2,7 +2,10 @@
 //! environment variables — each layer overriding the one before — validated once at start into
 //! [`Settings`]. Every setting is documented in `ops/komek.example.toml`; a test keeps that file and
 //! [`RawSettings`] in step. Environment variables are the upper-case field names with the `KOMEK_` prefix
-//! (`database_url` ↔ `KOMEK_DATABASE_URL`). `KOMEK_TEST_*` variables belong to the test suite and are ignored.
+//! (`database_url` ↔ `KOMEK_DATABASE_URL`). `KOMEK_TEST_*` variables belong to the test suite and are ignored,
+//! and so are the service-link variables Kubernetes puts in every pod when a Service is named `komek`
+//! (`KOMEK_PORT`, `KOMEK_SERVICE_HOST`, `KOMEK_PORT_8080_TCP_ADDR`, …; see [`is_service_link`]). Any other
+//! unknown `KOMEK_*` variable, and any unknown key in the file, stops the start: a typo must not pass.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -92,6 +95,8 @@ pub struct RawSettings {
     pub ivr_prompts_dir: Option<PathBuf>,
     pub ivr_ring_timeout_secs: u32,
     pub ivr_record_max_secs: u32,
+    pub metrics_bind: Option<String>,
+    pub backup_age_recipient: Option<String>,
 }
 
 impl Default for RawSettings {
@@ -151,6 +156,8 @@ impl Default for RawSettings {
             ivr_prompts_dir: None,
             ivr_ring_timeout_secs: 20,
             ivr_record_max_secs: 300,
+            metrics_bind: None,
+            backup_age_recipient: None,
         }
     }
 }
@@ -251,6 +258,10 @@ pub struct Settings {
     pub ivr_prompts_dir: Option<PathBuf>,
     pub ivr_ring_timeout_secs: u32,
     pub ivr_record_max_secs: u32,
+    /// Where `/metrics` is served (a private address); `None`: no metrics listener.
+    pub metrics_bind: Option<SocketAddr>,
+    /// The organization's `age` public key (`age1…`) backups are encrypted to by default.
+    pub backup_age_recipient: Option<String>,
 }
 
 /// The quick-exit target when none is configured: a weather search, nothing to do with Komek.
@@ -276,7 +287,9 @@ impl RawSettings {
                 // the test suite (set for every `cargo` command in this repository): none are settings.
                 .filter(|key| {
                     let key = key.as_str().to_ascii_lowercase();
-                    !key.starts_with("test_") && !matches!(key.as_str(), "config" | "channel_secret")
+                    !key.starts_with("test_")
+                        && !matches!(key.as_str(), "config" | "channel_secret")
+                        && !is_service_link(&key)
                 }),
         );
         figment.extract().map_err(|e| ConfigError::Load(e.to_string()))
@@ -477,6 +490,22 @@ impl RawSettings {
                 ));
             }
         }
+        let metrics_bind = match self.metrics_bind.as_deref().map(str::trim) {
+            Some(raw) if !raw.is_empty() => Some(raw.parse::<SocketAddr>().map_err(|_| {
+                invalid(
+                    "metrics_bind",
+                    format!("`{raw}` is not an address like 127.0.0.1:9464"),
+                )
+            })?),
+            _ => None,
+        };
+        let backup_age_recipient = match self.backup_age_recipient.as_deref().map(str::trim) {
+            Some(raw) if !raw.is_empty() => {
+                crate::backup::parse_recipient(raw).map_err(|e| invalid("backup_age_recipient", e))?;
+                Some(raw.to_owned())
+            }
+            _ => None,
+        };
         let mail_dir = self.mail_dir.unwrap_or_else(|| data_dir.join("mail"));
         Ok(Settings {
             env: self.env,
@@ -532,8 +561,29 @@ impl RawSettings {
             ivr_prompts_dir: self.ivr_prompts_dir,
             ivr_ring_timeout_secs: self.ivr_ring_timeout_secs,
             ivr_record_max_secs: self.ivr_record_max_secs,
+            metrics_bind,
+            backup_age_recipient,
         })
     }
+}
+
+/// True for the variables Kubernetes derives from a Service's name (here `komek` or `komek-…`), after the
+/// `KOMEK_` prefix and in lower case: `port`, `port_8080_tcp[_proto|_port|_addr]`, `service_host`,
+/// `service_port[_name]`, and the same behind another service's name part (`db_service_host`). No setting
+/// ends in `_port` or holds `service_host`/`service_port`/`port_N_tcp`, and a test keeps it so.
+pub fn is_service_link(key: &str) -> bool {
+    let parts: Vec<&str> = key.split('_').collect();
+    let ends_port = parts.last() == Some(&"port");
+    let service = parts
+        .windows(2)
+        .any(|w| w[0] == "service" && matches!(w[1], "host" | "port"));
+    let port_protocol = parts.windows(3).any(|w| {
+        w[0] == "port"
+            && !w[1].is_empty()
+            && w[1].bytes().all(|b| b.is_ascii_digit())
+            && matches!(w[2], "tcp" | "udp" | "sctp")
+    });
+    ends_port || service || port_protocol
 }
 
 /// The fallback number is spoken digit by digit: keep its digits (and a leading `+`, which is not spoken).
@@ -733,6 +783,52 @@ mod tests {
     }
 
     #[test]
+    fn kubernetes_service_links_are_not_settings_and_no_setting_looks_like_one()
+    -> Result<(), Box<dyn std::error::Error>> {
+        for link in [
+            "port",
+            "port_8080_tcp",
+            "port_8080_tcp_proto",
+            "port_8080_tcp_port",
+            "port_8080_tcp_addr",
+            "service_host",
+            "service_port",
+            "service_port_http",
+            "metrics_service_host",
+            "metrics_port",
+            "metrics_port_9464_tcp_addr",
+        ] {
+            assert!(is_service_link(link), "{link}");
+        }
+        let defaults = toml::to_string(&RawSettings::default())?;
+        let mut names: Vec<String> = toml::from_str::<toml::Table>(&defaults)?
+            .keys()
+            .cloned()
+            .collect();
+        names.extend(["metrics_bind".to_owned(), "database_url".to_owned()]);
+        for name in &names {
+            assert!(
+                !is_service_link(name),
+                "setting `{name}` would be ignored as a service link"
+            );
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn unknown_keys_in_the_file_are_refused() -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("komek.toml");
+        std::fs::write(&path, "bnid = \"127.0.0.1:9000\"\n")?;
+        let message = RawSettings::load(Some(&path))
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(message.contains("bnid"), "{message}");
+        Ok(())
+    }
+
+    #[test]
     fn smtp_url_never_prints() -> Result<(), ConfigError> {
         let raw = RawSettings {
             smtp_url: Some("smtp://user:secret@mail:587".into()),
@@ -761,6 +857,8 @@ mod tests {
             "mail_dir",
             "sms_api_base_url",
             "web_form_org",
+            "metrics_bind",
+            "backup_age_recipient",
         ]);
         for name in names {
             assert!(

@@ -16,12 +16,15 @@
 //! - [`auth`]: sign-in, tokens, permissions, need-to-know policy, key rotation; [`audit`]: the
 //!   hash-chained audit log.
 //! - [`webform`]: the public web form at `/report` (pages, translations, anti-automation, its intake).
+//! - [`backup`]: consistent, encrypted backups and restores ([`ops_cli`]: their commands);
+//!   [`prometheus`]: metrics for Prometheus on a private listener.
 //! - [`routes`]: the route table and handlers; [`middleware`]: request ids, logging, security headers;
 //!   [`error`]: the HTTP error envelope.
 
 pub mod accounts;
 pub mod audit;
 pub mod auth;
+pub mod backup;
 pub mod bootstrap;
 pub mod cases;
 pub mod channels;
@@ -38,7 +41,9 @@ pub mod ivr;
 pub mod keys;
 pub mod middleware;
 pub mod notify;
+pub mod ops_cli;
 pub mod outbox;
+pub mod prometheus;
 pub mod reports;
 pub mod routes;
 pub mod sensitive;

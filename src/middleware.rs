@@ -1,7 +1,8 @@
 //! Cross-cutting HTTP behaviour applied to every request: a request id (accepted from `X-Request-Id` when it
 //! is a plain token, else generated) carried in a tracing span and echoed in the response, one log line per
 //! request with the route pattern (never the raw path, query or client address — a channel id in a path can
-//! be a credential), and security headers on every response.
+//! be a credential), the same labels for the request metrics ([`crate::prometheus::http`]), and security
+//! headers on every response.
 
 use std::time::Instant;
 
@@ -35,10 +36,13 @@ pub async fn trace_requests(
     let route = req.match_pattern().unwrap_or_else(|| "unmatched".to_owned());
     let span =
         tracing::info_span!("request", request_id = %request_id, method = %req.method(), route = %route);
+    let labels = crate::prometheus::http::RequestLabels::of(&req);
     let started = Instant::now();
     let mut response = next.call(req).instrument(span.clone()).await?;
     let status = response.status().as_u16();
-    let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let elapsed = started.elapsed();
+    labels.finish(status, elapsed);
+    let elapsed_ms = elapsed.as_secs_f64() * 1000.0;
     span.in_scope(|| {
         if status >= 500 {
             tracing::warn!(status, elapsed_ms, "request finished");

@@ -29,6 +29,8 @@ pub struct Application {
     state: AppState,
     /// The outbox worker, when this instance runs one (`outbox_worker`).
     worker: Option<Worker>,
+    /// The private `/metrics` server and its port, when `metrics_bind` is set.
+    metrics: Option<(Server, u16)>,
 }
 
 impl Application {
@@ -73,17 +75,34 @@ impl Application {
         } else {
             None
         };
+        let metrics = match settings.metrics_bind {
+            Some(address) => {
+                let listener = TcpListener::bind(address)
+                    .map_err(|e| anyhow::anyhow!("cannot listen for metrics on {address}: {e}"))?;
+                let metrics_port = listener.local_addr()?.port();
+                let handle = crate::prometheus::install()?;
+                let server = crate::prometheus::listener::build(listener, handle, state.db.clone())?;
+                Some((server, metrics_port))
+            }
+            None => None,
+        };
         Ok(Application {
             port,
             server,
             state,
             worker,
+            metrics,
         })
     }
 
     /// The bound port.
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The port of the private `/metrics` listener, when there is one.
+    pub fn metrics_port(&self) -> Option<u16> {
+        self.metrics.as_ref().map(|(_, port)| *port)
     }
 
     /// The shared state (the test harness and the workers use it).
@@ -107,7 +126,15 @@ impl Application {
         ));
         let stale_calls = tokio::spawn(crate::ivr::watch_stale_calls(self.state.clone()));
         let outbox = self.worker.map(worker::spawn);
+        let metrics = self.metrics.map(|(server, _)| {
+            let handle = server.handle();
+            (handle, tokio::spawn(server))
+        });
         let result = self.server.await;
+        if let Some((handle, task)) = metrics {
+            handle.stop(true).await;
+            let _ = task.await;
+        }
         sweeper.abort();
         stale_calls.abort();
         if let Some((stop, handle)) = outbox {

@@ -1,6 +1,7 @@
 //! Access tokens: short-lived JWTs (HS256, RFC 8725). This is the only module that touches
-//! `jsonwebtoken`, and the only place that reads a token header before its signature is checked (to pick
-//! the key by `kid` from the server's own keyset — never from the token, never a URL, a path or SQL).
+//! `jsonwebtoken` (besides its HS256 backend, [`super::jwt_backend`]), and the only place that reads a
+//! token header before its signature is checked (to pick the key by `kid` from the server's own keyset —
+//! never from the token, never a URL, a path or SQL).
 //!
 //! Validation is pinned and complete: exactly one algorithm (HS256; `none` does not exist in the crate and
 //! any other `alg` is refused), `kid` must name a key in the keyset, signature first, then `exp`, `iat`,
@@ -101,6 +102,7 @@ impl JwtKeys {
 
     /// Signs `claims` with the current (last) key, naming it in `kid`.
     pub fn sign(&self, claims: &AccessClaims) -> Result<String, TokenError> {
+        super::jwt_backend::install();
         let key = self.keys.current_jwt().ok_or(TokenError::NoKey)?;
         let mut header = Header::new(Algorithm::HS256);
         header.kid = Some(key.kid.clone());
@@ -111,6 +113,7 @@ impl JwtKeys {
 
     /// Verifies an access token and returns its claims.
     pub fn verify(&self, token: &str, now_unix: i64) -> Result<AccessClaims, TokenError> {
+        super::jwt_backend::install();
         if token.len() > 4096 {
             return Err(TokenError::Malformed);
         }

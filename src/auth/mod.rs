@@ -39,6 +39,7 @@
 pub mod cookies;
 mod extract;
 pub mod jwt;
+pub mod jwt_backend;
 pub mod limiter;
 pub mod login;
 pub mod password_policy;

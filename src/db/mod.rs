@@ -75,6 +75,14 @@ pub struct PoolOptions {
     pub checkout_timeout: Duration,
 }
 
+/// A snapshot of the pool's use.
+#[derive(Clone, Copy, Debug)]
+pub struct PoolUse {
+    pub open: u32,
+    pub idle: u32,
+    pub max: u32,
+}
+
 /// A cloneable handle to the pool.
 #[derive(Clone)]
 pub struct Db {
@@ -123,6 +131,16 @@ impl Db {
     /// Which backend this handle talks to.
     pub fn backend(&self) -> Backend {
         self.backend
+    }
+
+    /// The pool's connections: open, idle among them, and the most it may open (for metrics).
+    pub fn pool_use(&self) -> PoolUse {
+        let state = self.pool.state();
+        PoolUse {
+            open: state.connections,
+            idle: state.idle_connections,
+            max: self.pool.max_size(),
+        }
     }
 
     /// Runs `f` with a pooled connection on the blocking pool (no transaction is opened for you).

@@ -205,6 +205,8 @@ pub const PUBLIC_URL: &str = "https://komek.test";
 #[allow(dead_code)]
 pub struct TestApp {
     pub address: String,
+    /// `http://127.0.0.1:PORT` of the private `/metrics` listener, when `metrics_bind` was set.
+    pub metrics_address: Option<String>,
     pub backend: Backend,
     pub db: Db,
     pub settings: Arc<Settings>,
@@ -337,6 +339,17 @@ pub async fn spawn_app_tweaked(
 ) -> TestApp {
     log_file();
     let storage = TestStorage::new(backend);
+    spawn_app_on(backend, storage, options, tweak).await
+}
+
+/// Like [`spawn_app_tweaked`], on storage that already holds a database (a restored backup, say).
+pub async fn spawn_app_on(
+    backend: Backend,
+    storage: TestStorage,
+    options: AppOptions,
+    tweak: impl FnOnce(&mut Settings),
+) -> TestApp {
+    log_file();
     let mut settings = test_settings(&storage, &options);
     tweak(&mut settings);
     let keys = Arc::new(settings.load_keys().unwrap_or_else(|e| panic!("keys: {e}")));
@@ -347,11 +360,13 @@ pub async fn spawn_app_tweaked(
     let state = AppState::new(settings.clone(), db.clone(), keys.clone(), triage);
     let app = Application::build(state, listener).unwrap_or_else(|e| panic!("build: {e}"));
     let address = format!("http://127.0.0.1:{}", app.port());
+    let metrics_address = app.metrics_port().map(|port| format!("http://127.0.0.1:{port}"));
     let handle = app.handle();
     tokio::spawn(app.run());
     let client = http_client();
     TestApp {
         address,
+        metrics_address,
         backend,
         db,
         settings,

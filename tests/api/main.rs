@@ -7,14 +7,18 @@ mod helpers;
 
 mod audit;
 mod auth;
+mod backup;
 mod cases;
 mod cli;
 mod durability;
 mod health;
+mod instances;
 mod intake;
 mod ivr;
+mod metrics;
 mod notify;
 mod ownership;
+mod platform;
 mod route_inventory;
 mod smtp_sink;
 mod storage;
