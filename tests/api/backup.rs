@@ -257,9 +257,7 @@ async fn a_backup_taken_under_load_restores_every_acknowledged_report(backend: B
         let page = app.get_json(&path, &tokens.access).await;
         for case in page["cases"].as_array().unwrap() {
             let id = case["id"].as_str().unwrap();
-            let detail = app
-                .get_json(&format!("/api/v1/cases/{id}"), &tokens.access)
-                .await;
+            let detail = app.get_json(&format!("/api/v1/cases/{id}"), &tokens.access).await;
             for report in detail["reports"].as_array().unwrap() {
                 if let Some(text) = report["text"].as_str() {
                     texts.insert(text.to_owned());
