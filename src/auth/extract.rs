@@ -13,8 +13,9 @@ use actix_web::{FromRequest, HttpMessage as _, HttpRequest, web};
 use subtle::ConstantTimeEq as _;
 
 use super::cookies::{CSRF_COOKIE, CSRF_HEADER, SESSION_COOKIE};
-use super::{AuthContext, AuthError, Authorized, Permission, Staff, sessions};
+use super::{AuthContext, Authorized, Permission, Staff, sessions};
 use crate::audit::{self, Outcome};
+use crate::error::{ApiError, ErrorCode};
 use crate::middleware::RequestId;
 use crate::state::AppState;
 
@@ -26,18 +27,18 @@ pub fn client_address(req: &HttpRequest, ctx: &AuthContext) -> String {
         .unwrap_or_default()
 }
 
-fn bearer(req: &HttpRequest) -> Result<Option<String>, AuthError> {
+fn bearer(req: &HttpRequest) -> Result<Option<String>, ApiError> {
     let Some(value) = req.headers().get(actix_web::http::header::AUTHORIZATION) else {
         return Ok(None);
     };
     let text = value
         .to_str()
-        .map_err(|_| AuthError::Unauthenticated("authorization_header_malformed"))?;
+        .map_err(|_| ApiError::unauthenticated("authorization_header_malformed"))?;
     let (scheme, token) = text
         .split_once(' ')
-        .ok_or(AuthError::Unauthenticated("authorization_header_malformed"))?;
+        .ok_or(ApiError::unauthenticated("authorization_header_malformed"))?;
     if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {
-        return Err(AuthError::Unauthenticated("authorization_header_malformed"));
+        return Err(ApiError::unauthenticated("authorization_header_malformed"));
     }
     Ok(Some(token.trim().to_owned()))
 }
@@ -48,12 +49,12 @@ fn is_safe(method: &Method) -> bool {
 
 /// The access token of a request: the `Authorization: Bearer` header, else the session cookie — for which
 /// an unsafe method must also carry an `X-CSRF-Token` header equal to the CSRF cookie.
-fn access_token(req: &HttpRequest) -> Result<String, AuthError> {
+fn access_token(req: &HttpRequest) -> Result<String, ApiError> {
     if let Some(token) = bearer(req)? {
         return Ok(token);
     }
     let Some(cookie) = req.cookie(SESSION_COOKIE) else {
-        return Err(AuthError::Unauthenticated("no_token"));
+        return Err(ApiError::unauthenticated("no_token"));
     };
     if !is_safe(req.method()) {
         let header = req
@@ -67,22 +68,22 @@ fn access_token(req: &HttpRequest) -> Result<String, AuthError> {
             .unwrap_or_default();
         let matches = expected.len() >= 32 && bool::from(header.as_bytes().ct_eq(expected.as_bytes()));
         if !matches {
-            return Err(AuthError::CsrfFailed);
+            return Err(ApiError::of(ErrorCode::CsrfFailed));
         }
     }
     Ok(cookie.value().to_owned())
 }
 
 /// Authenticates a request: token, signature and claims, then session, user and stamp in the database.
-pub(crate) async fn authenticate(req: &HttpRequest) -> Result<(Staff, web::Data<AppState>), AuthError> {
+pub(crate) async fn authenticate(req: &HttpRequest) -> Result<(Staff, web::Data<AppState>), ApiError> {
     let state = req
         .app_data::<web::Data<AppState>>()
         .cloned()
-        .ok_or_else(|| AuthError::internal(anyhow::anyhow!("AppState is not registered")))?;
+        .ok_or_else(|| ApiError::internal(anyhow::anyhow!("AppState is not registered")))?;
     let ctx = req
         .app_data::<web::Data<AuthContext>>()
         .cloned()
-        .ok_or_else(|| AuthError::internal(anyhow::anyhow!("AuthContext is not registered")))?;
+        .ok_or_else(|| ApiError::internal(anyhow::anyhow!("AuthContext is not registered")))?;
     let token = access_token(req)?;
     let claims = ctx.jwt.verify(&token, chrono::Utc::now().timestamp())?;
     let mut staff = state
@@ -98,9 +99,9 @@ pub(crate) async fn authorize<P: Permission>(
     staff: Staff,
     state: &web::Data<AppState>,
     route: Option<String>,
-) -> Result<Authorized<P>, AuthError> {
+) -> Result<Authorized<P>, ApiError> {
     if staff.must_change_password && !P::BEFORE_PASSWORD_CHANGE {
-        return Err(AuthError::PasswordChangeRequired);
+        return Err(ApiError::of(ErrorCode::PasswordChangeRequired));
     }
     if P::granted_to(staff.role) {
         return Ok(Authorized::new(staff));
@@ -129,10 +130,10 @@ pub(crate) async fn authorize<P: Permission>(
                     })),
                 ),
             )
-            .map_err(AuthError::from)
+            .map_err(ApiError::from)
         })
         .await?;
-    Err(AuthError::PermissionDenied(P::NAME))
+    Err(ApiError::permission_denied(P::NAME))
 }
 
 /// A caller already authenticated and authorized for one permission by [`require`], kept in the
@@ -168,8 +169,8 @@ pub async fn require<P: Permission, B: MessageBody + 'static>(
 }
 
 impl<P: Permission> FromRequest for Authorized<P> {
-    type Error = AuthError;
-    type Future = Pin<Box<dyn Future<Output = Result<Self, AuthError>>>>;
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
 
     fn from_request(req: &HttpRequest, _payload: &mut Payload) -> Self::Future {
         let granted = req

@@ -14,12 +14,13 @@
 use chrono::{NaiveDateTime, Utc};
 use diesel::prelude::*;
 
+use super::AuthContext;
 use super::sessions::{self, IssuedTokens, SessionUser};
-use super::{AuthContext, AuthError};
 use crate::accounts::{password, totp, users::totp_place};
 use crate::audit::{self, Actor, AuditEntry, Outcome};
 use crate::db::schema::users;
 use crate::domain::EmailAddress;
+use crate::error::ApiError;
 use crate::sensitive::Sensitive;
 use crate::state::AppState;
 
@@ -59,7 +60,7 @@ async fn record_failure(
     user: Option<&LoginRow>,
     reason: &'static str,
     request_id: Option<&str>,
-) -> Result<AuthError, AuthError> {
+) -> Result<ApiError, ApiError> {
     let owned = (
         user.map(|u| u.organization_id.clone()),
         user.map(|u| u.id.clone()),
@@ -83,10 +84,10 @@ async fn record_failure(
                     request_id: request_id.as_deref(),
                 },
             )
-            .map_err(AuthError::from)
+            .map_err(ApiError::from)
         })
         .await?;
-    Ok(AuthError::InvalidCredentials)
+    Ok(ApiError::invalid_credentials())
 }
 
 /// Checks the credentials and starts a session.
@@ -95,7 +96,7 @@ pub async fn login(
     ctx: &AuthContext,
     credentials: Credentials,
     origin: Origin,
-) -> Result<IssuedTokens, AuthError> {
+) -> Result<IssuedTokens, ApiError> {
     let request_id = origin.request_id.as_deref();
     let email = EmailAddress::parse(&credentials.email).ok();
     let key = ctx.limiter.key(
@@ -106,9 +107,7 @@ pub async fn login(
     );
     if let Some(wait) = ctx.limiter.check(&key) {
         tracing::warn!(retry_after = super::retry_seconds(wait), "login throttled");
-        return Err(AuthError::Throttled {
-            retry_after: super::retry_seconds(wait),
-        });
+        return Err(ApiError::rate_limited(super::retry_seconds(wait)));
     }
     let user: Option<LoginRow> = match email.clone() {
         Some(email) => {
@@ -130,7 +129,7 @@ pub async fn login(
                         ))
                         .first::<LoginRow>(conn)
                         .optional()
-                        .map_err(AuthError::from)
+                        .map_err(ApiError::from)
                 })
                 .await?
         }
@@ -150,7 +149,7 @@ pub async fn login(
         (ok, rehash)
     })
     .await
-    .map_err(AuthError::internal)?;
+    .map_err(ApiError::internal)?;
 
     let Some(user) = user else {
         ctx.limiter.failed(&key);
@@ -181,10 +180,10 @@ pub async fn login(
                 let key = state
                     .crypto
                     .unwrap_record_key(dek, version)
-                    .map_err(AuthError::internal)?;
+                    .map_err(ApiError::internal)?;
                 let secret = key
                     .open(totp_place(&user.id), sealed)
-                    .map_err(AuthError::internal)?;
+                    .map_err(ApiError::internal)?;
                 let now = u64::try_from(Utc::now().timestamp()).unwrap_or(0);
                 totp::matching_step(&secret, code.expose(), now, user.totp_last_step)
             }
@@ -249,7 +248,7 @@ pub async fn login(
                     request_id: request_id_owned.as_deref(),
                 },
             )?;
-            Ok::<_, AuthError>(Some(tokens))
+            Ok::<_, ApiError>(Some(tokens))
         })
         .await?;
     let Some(tokens) = issued else {

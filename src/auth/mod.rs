@@ -41,7 +41,7 @@
 //!         Ok(Some((access, case)))
 //!     }).await?;
 //!     match answer {
-//!         None | Some((CaseAccess::NotFound, _)) => Err(ApiError::NotFound("case")),
+//!         None | Some((CaseAccess::NotFound, _)) => Err(ApiError::not_found("case")),
 //!         Some((CaseAccess::Forbidden, _)) => Err(ApiError::Forbidden("child cases need child-protection training".into())),
 //!         Some((access, case)) => Ok(HttpResponse::Ok().json(view(case, access.shows_reporter()))),
 //!     }
@@ -65,16 +65,11 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix_web::http::StatusCode;
-use actix_web::{HttpResponse, ResponseError};
-use serde::Serialize;
-
 pub use extract::{client_address, require};
 pub use permissions::Permission;
 
 use crate::audit::{Actor, AuditEntry, Outcome};
 use crate::config::Settings;
-use crate::db::DbError;
 use crate::domain::Role;
 use crate::keys::Keyset;
 
@@ -209,177 +204,6 @@ impl AuthContext {
             limiter: limiter::LoginLimiter::new(),
             trusted_proxies: settings.trusted_proxies.clone(),
         })
-    }
-}
-
-/// Errors of the auth layer, each with a stable code, rendered as the API's JSON error envelope.
-#[derive(Debug, thiserror::Error)]
-pub enum AuthError {
-    /// No valid credentials (401). The code says why, for the log only.
-    #[error("sign in: the access token is missing, invalid, expired or revoked")]
-    Unauthenticated(&'static str),
-    /// Login failed: unknown account, wrong password, missing/wrong/replayed code, disabled (401, one
-    /// answer for all, so nobody learns which accounts exist).
-    #[error("the email address, password or second-factor code is not correct")]
-    InvalidCredentials,
-    /// The caller's role lacks the permission (403).
-    #[error("your role does not allow this ({0})")]
-    PermissionDenied(&'static str),
-    /// The one-time password must be changed first (403).
-    #[error("change your one-time password first (POST /api/v1/me/password)")]
-    PasswordChangeRequired,
-    /// A cookie-authenticated unsafe request without a matching CSRF token (403).
-    #[error("the X-CSRF-Token header is missing or does not match the __Host-komek_csrf cookie")]
-    CsrfFailed,
-    /// Not allowed for this object in this state (403 with a specific code).
-    #[error("{message}")]
-    Forbidden { code: &'static str, message: String },
-    /// Too many attempts (429).
-    #[error("too many attempts; try again in {retry_after} seconds")]
-    Throttled { retry_after: u64 },
-    /// Nothing there, or nothing this caller may know is there (404).
-    #[error("{0} not found")]
-    NotFound(&'static str),
-    /// Bad input (400).
-    #[error("{message}")]
-    Invalid { code: &'static str, message: String },
-    /// Conflicts with the current state (409).
-    #[error("{message}")]
-    Conflict { code: &'static str, message: String },
-    /// The database is unreachable (503).
-    #[error("the service is temporarily unavailable; try again shortly")]
-    Unavailable,
-    /// Anything else (500); the cause is logged, never answered.
-    #[error("internal error")]
-    Internal(#[source] anyhow::Error),
-}
-
-impl AuthError {
-    /// A 500 from any error.
-    pub fn internal(err: impl Into<anyhow::Error>) -> Self {
-        AuthError::Internal(err.into())
-    }
-
-    /// A 400.
-    pub fn invalid(code: &'static str, message: impl Into<String>) -> Self {
-        AuthError::Invalid {
-            code,
-            message: message.into(),
-        }
-    }
-
-    /// The stable machine-readable code.
-    pub fn code(&self) -> &'static str {
-        match self {
-            AuthError::Unauthenticated(_) => "unauthorized",
-            AuthError::InvalidCredentials => "invalid_credentials",
-            AuthError::PermissionDenied(_) => "forbidden",
-            AuthError::PasswordChangeRequired => "password_change_required",
-            AuthError::CsrfFailed => "csrf_failed",
-            AuthError::Forbidden { code, .. }
-            | AuthError::Invalid { code, .. }
-            | AuthError::Conflict { code, .. } => code,
-            AuthError::Throttled { .. } => "rate_limited",
-            AuthError::NotFound(_) => "not_found",
-            AuthError::Unavailable => "service_unavailable",
-            AuthError::Internal(_) => "internal_error",
-        }
-    }
-}
-
-#[derive(Serialize)]
-struct Envelope<'a> {
-    error: Body<'a>,
-}
-
-#[derive(Serialize)]
-struct Body<'a> {
-    code: &'a str,
-    message: String,
-}
-
-impl ResponseError for AuthError {
-    fn status_code(&self) -> StatusCode {
-        match self {
-            AuthError::Unauthenticated(_) | AuthError::InvalidCredentials => StatusCode::UNAUTHORIZED,
-            AuthError::PermissionDenied(_)
-            | AuthError::PasswordChangeRequired
-            | AuthError::CsrfFailed
-            | AuthError::Forbidden { .. } => StatusCode::FORBIDDEN,
-            AuthError::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
-            AuthError::NotFound(_) => StatusCode::NOT_FOUND,
-            AuthError::Invalid { .. } => StatusCode::BAD_REQUEST,
-            AuthError::Conflict { .. } => StatusCode::CONFLICT,
-            AuthError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
-            AuthError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-        }
-    }
-
-    fn error_response(&self) -> HttpResponse {
-        match self {
-            AuthError::Internal(cause) => tracing::error!(error = %format!("{cause:#}"), "request failed"),
-            AuthError::Unauthenticated(reason) => {
-                tracing::info!(auth.reason = reason, "request not authenticated")
-            }
-            _ => {}
-        }
-        let mut response = HttpResponse::build(self.status_code());
-        match self {
-            AuthError::Unauthenticated(_) | AuthError::InvalidCredentials => {
-                response.insert_header(("WWW-Authenticate", "Bearer"));
-            }
-            AuthError::Throttled { retry_after } => {
-                response.insert_header(("Retry-After", retry_after.to_string()));
-            }
-            AuthError::Unavailable => {
-                response.insert_header(("Retry-After", "5"));
-            }
-            _ => {}
-        }
-        response.json(Envelope {
-            error: Body {
-                code: self.code(),
-                message: self.to_string(),
-            },
-        })
-    }
-}
-
-impl From<DbError> for AuthError {
-    fn from(err: DbError) -> Self {
-        if err.is_unavailable() {
-            tracing::warn!(error.code = err.code(), "database unavailable");
-            AuthError::Unavailable
-        } else {
-            AuthError::Internal(err.into())
-        }
-    }
-}
-
-impl From<diesel::result::Error> for AuthError {
-    fn from(err: diesel::result::Error) -> Self {
-        AuthError::from(DbError::from(err))
-    }
-}
-
-impl From<crate::audit::AuditError> for AuthError {
-    fn from(err: crate::audit::AuditError) -> Self {
-        AuthError::Internal(err.into())
-    }
-}
-
-impl From<crate::accounts::AccountError> for AuthError {
-    fn from(err: crate::accounts::AccountError) -> Self {
-        use crate::accounts::AccountError;
-        match err {
-            AccountError::Invalid(message) => AuthError::invalid("invalid_input", message),
-            AccountError::UserExists => AuthError::Conflict {
-                code: "user_exists",
-                message: "a user with this email address already exists".to_owned(),
-            },
-            AccountError::Db(db) => db.into(),
-            other => AuthError::internal(other),
-        }
     }
 }
 

@@ -21,11 +21,12 @@ use diesel::prelude::*;
 use rand::RngCore as _;
 use sha2::{Digest as _, Sha256};
 
-use super::jwt::{AUDIENCE, AccessClaims, CLAIM_TYP, JwtKeys, TokenError};
-use super::{AuthError, Staff};
+use super::Staff;
+use super::jwt::{AUDIENCE, AccessClaims, CLAIM_TYP, JwtKeys};
 use crate::db::AnyConnection;
 use crate::db::schema::{refresh_tokens, sessions, users};
 use crate::domain::Role;
+use crate::error::ApiError;
 use crate::sensitive::Sensitive;
 
 /// Refresh tokens start with this, so they are recognisable in a leak scan and never mistaken for a JWT.
@@ -91,7 +92,7 @@ fn sign_access(
     user: &SessionUser,
     session_id: &str,
     lifetimes: &Lifetimes,
-) -> Result<(Sensitive<String>, i64), AuthError> {
+) -> Result<(Sensitive<String>, i64), ApiError> {
     let now = Utc::now().timestamp();
     let ttl = i64::try_from(lifetimes.access.as_secs()).unwrap_or(600);
     let claims = AccessClaims {
@@ -106,7 +107,7 @@ fn sign_access(
         org: user.organization_id.clone(),
         stp: stamp_digest(&user.security_stamp),
     };
-    let token = jwt.sign(&claims).map_err(AuthError::internal)?;
+    let token = jwt.sign(&claims).map_err(ApiError::internal)?;
     Ok((Sensitive::new(token), ttl))
 }
 
@@ -115,7 +116,7 @@ fn insert_refresh(
     session_id: &str,
     now: NaiveDateTime,
     expires_at: NaiveDateTime,
-) -> Result<Sensitive<String>, AuthError> {
+) -> Result<Sensitive<String>, ApiError> {
     let token = new_refresh_token();
     diesel::insert_into(refresh_tokens::table)
         .values((
@@ -135,7 +136,7 @@ pub fn start(
     jwt: &JwtKeys,
     user: &SessionUser,
     lifetimes: &Lifetimes,
-) -> Result<IssuedTokens, AuthError> {
+) -> Result<IssuedTokens, ApiError> {
     let now = Utc::now().naive_utc();
     let session_id = uuid::Uuid::new_v4().to_string();
     let session_end = after(now, lifetimes.absolute);
@@ -188,7 +189,7 @@ pub fn refresh(
     jwt: &JwtKeys,
     presented: &str,
     lifetimes: &Lifetimes,
-) -> Result<Refreshed, AuthError> {
+) -> Result<Refreshed, ApiError> {
     if !presented.starts_with(REFRESH_PREFIX) || presented.len() > 128 {
         return Ok(Refreshed::Invalid);
     }
@@ -271,7 +272,7 @@ pub fn refresh(
 }
 
 /// Revokes one session (its access tokens fail from the next request; its refresh tokens stop working).
-pub fn revoke(conn: &mut AnyConnection, session_id: &str, reason: &str) -> Result<(), AuthError> {
+pub fn revoke(conn: &mut AnyConnection, session_id: &str, reason: &str) -> Result<(), ApiError> {
     diesel::update(
         sessions::table
             .filter(sessions::id.eq(session_id))
@@ -286,11 +287,7 @@ pub fn revoke(conn: &mut AnyConnection, session_id: &str, reason: &str) -> Resul
 }
 
 /// Revokes every open session of a user.
-pub fn revoke_all_for_user(
-    conn: &mut AnyConnection,
-    user_id: &str,
-    reason: &str,
-) -> Result<usize, AuthError> {
+pub fn revoke_all_for_user(conn: &mut AnyConnection, user_id: &str, reason: &str) -> Result<usize, ApiError> {
     Ok(diesel::update(
         sessions::table
             .filter(sessions::user_id.eq(user_id))
@@ -305,7 +302,7 @@ pub fn revoke_all_for_user(
 
 /// Deletes sessions that ended (revoked or past their absolute end) before `cutoff`, with their refresh
 /// tokens — for the retention job. Returns how many sessions were deleted.
-pub fn purge_ended(conn: &mut AnyConnection, cutoff: NaiveDateTime) -> Result<usize, AuthError> {
+pub fn purge_ended(conn: &mut AnyConnection, cutoff: NaiveDateTime) -> Result<usize, ApiError> {
     let ended = sessions::table
         .filter(
             sessions::expires_at
@@ -325,7 +322,7 @@ pub fn purge_ended(conn: &mut AnyConnection, cutoff: NaiveDateTime) -> Result<us
 }
 
 /// A new random security stamp for a user: every token issued before it stops working.
-pub fn rotate_stamp(conn: &mut AnyConnection, user_id: &str) -> Result<(), AuthError> {
+pub fn rotate_stamp(conn: &mut AnyConnection, user_id: &str) -> Result<(), ApiError> {
     diesel::update(users::table.filter(users::id.eq(user_id)))
         .set((
             users::security_stamp.eq(uuid::Uuid::new_v4().to_string()),
@@ -359,7 +356,7 @@ type StaffRow = (
 
 /// Checks a verified access token against the database and returns the staff member it stands for, or
 /// `Unauthenticated` when the session, the user or the stamp no longer allows it.
-pub fn load_staff(conn: &mut AnyConnection, claims: &AccessClaims) -> Result<Staff, AuthError> {
+pub fn load_staff(conn: &mut AnyConnection, claims: &AccessClaims) -> Result<Staff, ApiError> {
     let row: Option<StaffRow> = sessions::table
         .inner_join(users::table)
         .filter(sessions::id.eq(&claims.sid))
@@ -391,23 +388,23 @@ pub fn load_staff(conn: &mut AnyConnection, claims: &AccessClaims) -> Result<Sta
         session_end,
     )) = row
     else {
-        return Err(AuthError::Unauthenticated("session_unknown"));
+        return Err(ApiError::unauthenticated("session_unknown"));
     };
     if revoked.is_some() {
-        return Err(AuthError::Unauthenticated("session_revoked"));
+        return Err(ApiError::unauthenticated("session_revoked"));
     }
     if session_end <= Utc::now().naive_utc() {
-        return Err(AuthError::Unauthenticated("session_ended"));
+        return Err(ApiError::unauthenticated("session_ended"));
     }
     if disabled.is_some() {
-        return Err(AuthError::Unauthenticated("user_disabled"));
+        return Err(ApiError::unauthenticated("user_disabled"));
     }
     if stamp_digest(&stamp) != claims.stp || organization_id != claims.org {
-        return Err(AuthError::Unauthenticated("security_stamp_changed"));
+        return Err(ApiError::unauthenticated("security_stamp_changed"));
     }
     let role: Role = role
         .parse()
-        .map_err(|_| AuthError::internal(anyhow::anyhow!("a user row has an unknown role")))?;
+        .map_err(|_| ApiError::internal(anyhow::anyhow!("a user row has an unknown role")))?;
     Ok(Staff {
         user_id,
         organization_id,
@@ -418,10 +415,4 @@ pub fn load_staff(conn: &mut AnyConnection, claims: &AccessClaims) -> Result<Sta
         session_id: claims.sid.clone(),
         request_id: None,
     })
-}
-
-impl From<TokenError> for AuthError {
-    fn from(err: TokenError) -> Self {
-        AuthError::Unauthenticated(err.code())
-    }
 }

@@ -281,7 +281,7 @@ async fn serve(
         .ivr
         .prompts
         .file(&lang, &file)
-        .ok_or(ApiError::NotFound("prompt"))?;
+        .ok_or(ApiError::not_found("prompt"))?;
     Ok(HttpResponse::Ok()
         .content_type(audio.content_type)
         .insert_header((header::CACHE_CONTROL, CACHE_CONTROL))

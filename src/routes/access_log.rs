@@ -10,9 +10,10 @@ use serde::Serialize;
 
 use super::registry::Routes;
 use crate::audit::{self, Outcome};
+use crate::auth::Authorized;
 use crate::auth::permissions::ReadAccessLog;
-use crate::auth::{AuthError, Authorized};
 use crate::db::schema::cases;
+use crate::error::ApiError;
 use crate::state::AppState;
 
 /// The most entries returned.
@@ -38,7 +39,7 @@ async fn access_log(
     auth: Authorized<ReadAccessLog>,
     state: web::Data<AppState>,
     path: web::Path<String>,
-) -> Result<HttpResponse, AuthError> {
+) -> Result<HttpResponse, ApiError> {
     let staff = auth.staff;
     let case_id = path.into_inner();
     let org = staff.organization_id.clone();
@@ -52,7 +53,7 @@ async fn access_log(
                 .count()
                 .get_result(conn)?;
             if exists == 0 {
-                return Err(AuthError::NotFound("case"));
+                return Err(ApiError::not_found("case"));
             }
             let entries = audit::entries_for_target(conn, "case", &case_id, LIMIT)?;
             audit::record(
@@ -65,7 +66,7 @@ async fn access_log(
                     Some(serde_json::json!({ "entries": entries.len() })),
                 ),
             )?;
-            Ok::<_, AuthError>(entries)
+            Ok::<_, ApiError>(entries)
         })
         .await?;
     let entries: Vec<Entry> = entries

@@ -18,8 +18,9 @@ use crate::audit::{self, Actor, AuditEntry, Outcome};
 use crate::auth::login::{self, Credentials, Origin};
 use crate::auth::permissions::{self, OwnAccount};
 use crate::auth::sessions::{self, IssuedTokens, Refreshed, SessionUser};
-use crate::auth::{AuthContext, AuthError, Authorized, Permission, client_address, password_policy};
+use crate::auth::{AuthContext, Authorized, Permission, client_address, password_policy};
 use crate::db::schema::users;
+use crate::error::{ApiError, ErrorCode};
 use crate::middleware::RequestId;
 use crate::sensitive::Sensitive;
 use crate::state::AppState;
@@ -80,7 +81,7 @@ async fn login(
     state: web::Data<AppState>,
     ctx: web::Data<AuthContext>,
     body: web::Json<LoginBody>,
-) -> Result<HttpResponse, AuthError> {
+) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let credentials = Credentials {
         email: body.email,
@@ -105,7 +106,7 @@ async fn refresh(
     state: web::Data<AppState>,
     ctx: web::Data<AuthContext>,
     body: web::Json<RefreshBody>,
-) -> Result<HttpResponse, AuthError> {
+) -> Result<HttpResponse, ApiError> {
     let presented = Sensitive::new(body.into_inner().refresh_token);
     let jwt = ctx.jwt.clone();
     let lifetimes = ctx.lifetimes;
@@ -134,20 +135,20 @@ async fn refresh(
                     },
                 )?;
             }
-            Ok::<_, AuthError>(outcome)
+            Ok::<_, ApiError>(outcome)
         })
         .await?;
     match outcome {
         Refreshed::Issued { tokens, .. } => Ok(token_response(StatusCode::OK, &tokens)),
         Refreshed::Reused { session_id, .. } => {
             tracing::warn!(session.id = %session_id, "a used refresh token was presented again; session revoked");
-            Err(AuthError::Unauthenticated("refresh_token_reused"))
+            Err(ApiError::unauthenticated("refresh_token_reused"))
         }
-        Refreshed::Invalid => Err(AuthError::Unauthenticated("refresh_token_invalid")),
+        Refreshed::Invalid => Err(ApiError::unauthenticated("refresh_token_invalid")),
     }
 }
 
-async fn logout(auth: Authorized<OwnAccount>, state: web::Data<AppState>) -> Result<HttpResponse, AuthError> {
+async fn logout(auth: Authorized<OwnAccount>, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let staff = auth.staff;
     state
         .db
@@ -163,7 +164,7 @@ async fn logout(auth: Authorized<OwnAccount>, state: web::Data<AppState>) -> Res
                     None,
                 ),
             )?;
-            Ok::<_, AuthError>(())
+            Ok::<_, ApiError>(())
         })
         .await?;
     Ok(HttpResponse::NoContent()
@@ -184,7 +185,7 @@ struct MeResponse {
     permissions: Vec<&'static str>,
 }
 
-async fn me(auth: Authorized<OwnAccount>, state: web::Data<AppState>) -> Result<HttpResponse, AuthError> {
+async fn me(auth: Authorized<OwnAccount>, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let staff = auth.staff;
     let user_id = staff.user_id.clone();
     let (email, display_name, on_duty): (String, Option<String>, bool) = state
@@ -194,7 +195,7 @@ async fn me(auth: Authorized<OwnAccount>, state: web::Data<AppState>) -> Result<
                 .filter(users::id.eq(&user_id))
                 .select((users::email, users::display_name, users::on_duty))
                 .first(conn)
-                .map_err(AuthError::from)
+                .map_err(ApiError::from)
         })
         .await?;
     let permissions = if staff.must_change_password {
@@ -228,7 +229,7 @@ async fn change_password(
     state: web::Data<AppState>,
     ctx: web::Data<AuthContext>,
     body: web::Json<PasswordBody>,
-) -> Result<HttpResponse, AuthError> {
+) -> Result<HttpResponse, ApiError> {
     let staff = auth.staff;
     let body = body.into_inner();
     let current = Sensitive::new(body.current_password);
@@ -237,9 +238,7 @@ async fn change_password(
         .limiter
         .key(&format!("user:{}", staff.user_id), &client_address(&req, &ctx));
     if let Some(wait) = ctx.limiter.check(&key) {
-        return Err(AuthError::Throttled {
-            retry_after: crate::auth::retry_seconds(wait),
-        });
+        return Err(ApiError::rate_limited(crate::auth::retry_seconds(wait)));
     }
     let user_id = staff.user_id.clone();
     let (email, stored): (String, String) = state
@@ -249,11 +248,10 @@ async fn change_password(
                 .filter(users::id.eq(&user_id))
                 .select((users::email, users::password_hash))
                 .first(conn)
-                .map_err(AuthError::from)
+                .map_err(ApiError::from)
         })
         .await?;
-    password_policy::check(new.expose(), &email)
-        .map_err(|weak| AuthError::invalid(weak.code(), weak.to_string()))?;
+    password_policy::check(new.expose(), &email).map_err(ApiError::from)?;
     let (current_ok, same, new_hash) = tokio::task::spawn_blocking(move || {
         let ok = password::verify(&current, &stored);
         let same = ok && password::verify(&new, &stored);
@@ -261,7 +259,7 @@ async fn change_password(
         (ok, same, hash)
     })
     .await
-    .map_err(AuthError::internal)?;
+    .map_err(ApiError::internal)?;
     if !current_ok {
         ctx.limiter.failed(&key);
         let failed = staff.clone();
@@ -278,24 +276,21 @@ async fn change_password(
                         Some(serde_json::json!({ "reason": "current_password_incorrect" })),
                     ),
                 )
-                .map_err(AuthError::from)
+                .map_err(ApiError::from)
             })
             .await?;
-        return Err(AuthError::Forbidden {
-            code: "current_password_incorrect",
-            message: "the current password is not correct".to_owned(),
-        });
+        return Err(ApiError::of(ErrorCode::CurrentPasswordIncorrect));
     }
     if same {
-        return Err(AuthError::invalid(
-            "password_unchanged",
+        return Err(ApiError::new(
+            ErrorCode::PasswordUnchanged,
             "the new password must differ from the current one",
         ));
     }
     let new_hash = new_hash
         .transpose()
-        .map_err(|e| AuthError::internal(anyhow::anyhow!(e)))?
-        .ok_or_else(|| AuthError::internal(anyhow::anyhow!("no hash computed")))?;
+        .map_err(|e| ApiError::internal(anyhow::anyhow!(e)))?
+        .ok_or_else(|| ApiError::internal(anyhow::anyhow!("no hash computed")))?;
     let jwt = ctx.jwt.clone();
     let lifetimes = ctx.lifetimes;
     let tokens = state
@@ -333,7 +328,7 @@ async fn change_password(
                     Some(serde_json::json!({ "sessions_ended": ended })),
                 ),
             )?;
-            Ok::<_, AuthError>(tokens)
+            Ok::<_, ApiError>(tokens)
         })
         .await?;
     ctx.limiter.succeeded(&key);

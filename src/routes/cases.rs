@@ -19,7 +19,7 @@ use crate::cases::view::{self, CaseFilter, CaseSummary, ViewError};
 use crate::cases::{CaseError, CaseRow};
 use crate::db::AnyConnection;
 use crate::domain::Role;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::state::AppState;
 use crate::triage::{ExploitationType, RiskLevel};
 
@@ -63,27 +63,27 @@ async fn list_cases(
     if let Some(status) = &query.status
         && !STATUSES.contains(&status.as_str())
     {
-        return Err(ApiError::bad_request(
-            "invalid_status",
+        return Err(ApiError::new(
+            ErrorCode::InvalidStatus,
             format!("status must be one of {}", STATUSES.join(", ")),
         ));
     }
     if let Some(risk) = &query.risk {
         risk.parse::<RiskLevel>()
-            .map_err(|e| ApiError::bad_request("invalid_risk", e.to_string()))?;
+            .map_err(|e| ApiError::new(ErrorCode::InvalidRisk, e.to_string()))?;
     }
     if let Some(cursor) = &query.cursor
         && uuid::Uuid::parse_str(cursor).is_err()
     {
-        return Err(ApiError::bad_request(
-            "invalid_cursor",
+        return Err(ApiError::new(
+            ErrorCode::InvalidCursor,
             "use the next_cursor of the previous page",
         ));
     }
     let limit = query.limit.unwrap_or(50);
     if !(1..=view::MAX_PAGE).contains(&limit) {
-        return Err(ApiError::bad_request(
-            "invalid_limit",
+        return Err(ApiError::new(
+            ErrorCode::InvalidLimit,
             format!("limit must be 1 to {}", view::MAX_PAGE),
         ));
     }
@@ -146,10 +146,8 @@ fn load_audited(
 
 fn refuse(access: Option<CaseAccess>) -> ApiError {
     match access {
-        Some(CaseAccess::Forbidden) => ApiError::Forbidden(
-            "this case may be opened only by child-protection trained staff or supervisors".into(),
-        ),
-        _ => ApiError::NotFound("case"),
+        Some(CaseAccess::Forbidden) => ApiError::case_forbidden(),
+        _ => ApiError::not_found("case"),
     }
 }
 
@@ -227,7 +225,7 @@ async fn override_triage(
                 .map_err(|e| match e {
                 OverrideError::Case(CaseError::Query(q)) => ApiError::from(q),
                 OverrideError::Case(CaseError::Crypto(c)) => ApiError::from(c),
-                other => ApiError::bad_request("invalid_override", other.to_string()),
+                other => ApiError::new(ErrorCode::InvalidOverride, other.to_string()),
             })?;
             Ok::<_, ApiError>(Ok(
                 json!({ "id": case.id, "reference": case.reference, "previous": before, "new": after }),

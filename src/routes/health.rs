@@ -26,11 +26,11 @@ async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
         .await
         .map_err(|err| {
             tracing::warn!(error.code = err.code(), error = %err, "readiness check failed");
-            ApiError::Unavailable
+            ApiError::unavailable()
         })?;
     if !current {
         tracing::warn!("readiness check: migrations are pending");
-        return Err(ApiError::Unavailable);
+        return Err(ApiError::unavailable());
     }
     Ok(HttpResponse::Ok().json(json!({ "status": "ready", "database": backend.as_str() })))
 }

@@ -77,5 +77,5 @@ pub fn inventory() -> Vec<RouteSpec> {
 
 /// The answer for any path that matches no route.
 pub async fn not_found() -> Result<actix_web::HttpResponse, ApiError> {
-    Err(ApiError::NotFound("route"))
+    Err(ApiError::not_found("route"))
 }

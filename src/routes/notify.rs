@@ -29,9 +29,10 @@ use crate::auth::permissions::{
     AcknowledgeCase, AssignCase, ManageNotifications, ManageRecipients, ManageSafeContact, SendContactSms,
 };
 use crate::auth::policy::{CaseAccess, CaseFacts, case_access};
-use crate::auth::{AuthError, Authorized, Staff};
+use crate::auth::{Authorized, Staff};
 use crate::db::AnyConnection;
 use crate::db::schema::{cases, users};
+use crate::error::{ApiError, ErrorCode};
 use crate::notify::recipients::{self, RecipientError, Topic};
 use crate::notify::sms::{self, SafeContact, SmsError, Window};
 use crate::notify::worker::{dead_letters, requeue_dead, sms_policy};
@@ -58,19 +59,19 @@ pub fn register(r: &mut Routes<'_>) {
     r.guarded::<ManageNotifications, _, _>(Method::POST, "/api/v1/notifications/dead/requeue", requeue);
 }
 
-impl From<SmsError> for AuthError {
+impl From<SmsError> for ApiError {
     fn from(err: SmsError) -> Self {
         match err {
             SmsError::Query(e) => e.into(),
-            other => AuthError::internal(other),
+            other => ApiError::internal(other),
         }
     }
 }
 
-impl From<RecipientError> for AuthError {
+impl From<RecipientError> for ApiError {
     fn from(err: RecipientError) -> Self {
         match err {
-            RecipientError::UnknownUser => AuthError::NotFound("staff account"),
+            RecipientError::UnknownUser => ApiError::not_found("staff account"),
             RecipientError::Query(e) => e.into(),
         }
     }
@@ -78,12 +79,7 @@ impl From<RecipientError> for AuthError {
 
 /// Loads the case's facts and decides the caller's access. A denial is audited (the caller returns `Ok`
 /// so that the entry commits); `Err` only for "not found" and failures.
-fn case_gate(
-    conn: &mut AnyConnection,
-    staff: &Staff,
-    case_id: &str,
-    action: &str,
-) -> Result<bool, AuthError> {
+fn case_gate(conn: &mut AnyConnection, staff: &Staff, case_id: &str, action: &str) -> Result<bool, ApiError> {
     let row: Option<(String, bool, Option<String>)> = cases::table
         .filter(cases::id.eq(case_id))
         .filter(cases::organization_id.eq(&staff.organization_id))
@@ -91,7 +87,7 @@ fn case_gate(
         .first(conn)
         .optional()?;
     let Some((organization_id, child_victim, assignee_id)) = row else {
-        return Err(AuthError::NotFound("case"));
+        return Err(ApiError::not_found("case"));
     };
     let facts = CaseFacts {
         organization_id: &organization_id,
@@ -99,7 +95,7 @@ fn case_gate(
         assignee_id: assignee_id.as_deref(),
     };
     match case_access(staff, &facts) {
-        CaseAccess::NotFound => Err(AuthError::NotFound("case")),
+        CaseAccess::NotFound => Err(ApiError::not_found("case")),
         CaseAccess::Forbidden => {
             audit::record(
                 conn,
@@ -111,18 +107,15 @@ fn case_gate(
     }
 }
 
-fn forbidden_case() -> AuthError {
-    AuthError::Forbidden {
-        code: "case_forbidden",
-        message: "this case needs child-protection training or another role".to_owned(),
-    }
+fn forbidden_case() -> ApiError {
+    ApiError::case_forbidden()
 }
 
 async fn acknowledge(
     auth: Authorized<AcknowledgeCase>,
     state: web::Data<AppState>,
     path: web::Path<String>,
-) -> Result<HttpResponse, AuthError> {
+) -> Result<HttpResponse, ApiError> {
     let staff = auth.staff;
     let case_id = path.into_inner();
     let org = staff.organization_id.clone();
@@ -149,7 +142,7 @@ async fn acknowledge(
                     ),
                 )?;
             }
-            Ok::<_, AuthError>(Some((case_id, changed, at)))
+            Ok::<_, ApiError>(Some((case_id, changed, at)))
         })
         .await?;
     let Some((case_id, changed, at)) = answer else {
@@ -174,7 +167,7 @@ async fn assign(
     state: web::Data<AppState>,
     path: web::Path<String>,
     body: web::Json<AssignBody>,
-) -> Result<HttpResponse, AuthError> {
+) -> Result<HttpResponse, ApiError> {
     let staff = auth.staff;
     let case_id = path.into_inner();
     let assignee = body.into_inner().user_id;
@@ -194,19 +187,14 @@ async fn assign(
                 .first(conn)
                 .optional()?;
             let Some((role, trained)) = candidate else {
-                return Err(AuthError::NotFound("staff account"));
+                return Err(ApiError::not_found("staff account"));
             };
             let child: bool = cases::table
                 .find(&case_id)
                 .select(cases::child_victim)
                 .first(conn)?;
             if child && !(role == "supervisor" || trained) {
-                return Err(AuthError::Conflict {
-                    code: "assignee_not_trained",
-                    message:
-                        "a child case can only be assigned to a supervisor or child-protection-trained staff"
-                            .to_owned(),
-                });
+                return Err(ApiError::of(ErrorCode::AssigneeNotTrained));
             }
             diesel::update(cases::table.find(&case_id))
                 .set((
@@ -241,7 +229,7 @@ async fn assign(
                     crate::notify::CaseNotice::Assigned,
                     Some(&assignee),
                 )? > 0;
-            Ok::<_, AuthError>(Some((case_id, assignee, notified)))
+            Ok::<_, ApiError>(Some((case_id, assignee, notified)))
         })
         .await?;
     let Some((case_id, assignee, notified)) = answer else {
@@ -268,9 +256,13 @@ struct SafeContactBody {
     wording: String,
 }
 
-fn parse_time(raw: &str) -> Result<NaiveTime, AuthError> {
-    NaiveTime::parse_from_str(raw.trim(), "%H:%M")
-        .map_err(|_| AuthError::invalid("invalid_window", format!("`{raw}` is not a time like 09:30")))
+fn parse_time(raw: &str) -> Result<NaiveTime, ApiError> {
+    NaiveTime::parse_from_str(raw.trim(), "%H:%M").map_err(|_| {
+        ApiError::new(
+            ErrorCode::InvalidWindow,
+            format!("`{raw}` is not a time like 09:30"),
+        )
+    })
 }
 
 async fn put_safe_contact(
@@ -278,7 +270,7 @@ async fn put_safe_contact(
     state: web::Data<AppState>,
     path: web::Path<String>,
     body: web::Json<SafeContactBody>,
-) -> Result<HttpResponse, AuthError> {
+) -> Result<HttpResponse, ApiError> {
     let staff = auth.staff;
     let case_id = path.into_inner();
     let body = body.into_inner();
@@ -291,7 +283,7 @@ async fn put_safe_contact(
                 to: parse_time(&w.to)?,
             })
         })
-        .collect::<Result<Vec<_>, AuthError>>()?;
+        .collect::<Result<Vec<_>, ApiError>>()?;
     let record = SafeContact {
         sms: body.sms,
         windows,
@@ -302,7 +294,7 @@ async fn put_safe_contact(
     };
     record
         .validate()
-        .map_err(|message| AuthError::invalid("invalid_safe_contact", message))?;
+        .map_err(|message| ApiError::new(ErrorCode::InvalidSafeContact, message))?;
     let org = staff.organization_id.clone();
     let crypto = state.crypto.clone();
     let answer = state
@@ -312,10 +304,7 @@ async fn put_safe_contact(
                 return Ok(None);
             }
             let Some(_) = sms::record_safe_contact(conn, &crypto, &case_id, &record)? else {
-                return Err(AuthError::Conflict {
-                    code: "no_contact",
-                    message: "this case has no contact to record preferences for".to_owned(),
-                });
+                return Err(ApiError::of(ErrorCode::NoContact));
             };
             let case_org = staff.organization_id.clone();
             crate::cases::add_event(
@@ -336,7 +325,7 @@ async fn put_safe_contact(
                     Some(json!({ "sms": record.sms })),
                 ),
             )?;
-            Ok::<_, AuthError>(Some(case_id))
+            Ok::<_, ApiError>(Some(case_id))
         })
         .await?;
     let Some(case_id) = answer else {
@@ -363,7 +352,7 @@ async fn send_sms(
     state: web::Data<AppState>,
     path: web::Path<String>,
     body: web::Json<SendBody>,
-) -> Result<HttpResponse, AuthError> {
+) -> Result<HttpResponse, ApiError> {
     let staff = auth.staff;
     let case_id = path.into_inner();
     let text = body.into_inner().text;
@@ -371,8 +360,8 @@ async fn send_sms(
         .as_ref()
         .is_some_and(|t| t.chars().count() > sms::MAX_WORDING)
     {
-        return Err(AuthError::invalid(
-            "text_too_long",
+        return Err(ApiError::new(
+            ErrorCode::TextTooLong,
             "the text is longer than any agreed wording",
         ));
     }
@@ -409,7 +398,7 @@ async fn send_sms(
                 ),
             )?;
             // A refusal is answered 409, and its audit entry commits (this closure returns Ok).
-            Ok::<_, AuthError>(match result {
+            Ok::<_, ApiError>(match result {
                 Ok(id) => SendAnswer::Queued(id),
                 Err(blocked) => SendAnswer::Blocked(blocked),
             })
@@ -419,10 +408,7 @@ async fn send_sms(
         SendAnswer::Forbidden => Err(forbidden_case()),
         SendAnswer::Blocked(blocked) => {
             tracing::info!(case.id = %answer_case, reason = blocked.code(), "outbound SMS refused");
-            Err(AuthError::Conflict {
-                code: blocked.code(),
-                message: blocked.to_string(),
-            })
+            Err(ApiError::from(blocked))
         }
         SendAnswer::Queued(id) => Ok(HttpResponse::Accepted().json(json!({
             "case_id": answer_case, "outbox_id": id, "status": "queued",
@@ -433,7 +419,7 @@ async fn send_sms(
 async fn list_recipients(
     auth: Authorized<ManageRecipients>,
     state: web::Data<AppState>,
-) -> Result<HttpResponse, AuthError> {
+) -> Result<HttpResponse, ApiError> {
     let org = auth.staff.organization_id.clone();
     let scope = org.clone();
     let (configured, effective) = state
@@ -447,15 +433,15 @@ async fn list_recipients(
                     json!(recipients::resolve(conn, &org, topic)?),
                 );
             }
-            Ok::<_, AuthError>((configured, effective))
+            Ok::<_, ApiError>((configured, effective))
         })
         .await?;
     Ok(HttpResponse::Ok().json(json!({ "configured": configured, "effective": effective })))
 }
 
-fn parse_topic(raw: &str) -> Result<Topic, AuthError> {
+fn parse_topic(raw: &str) -> Result<Topic, ApiError> {
     raw.parse()
-        .map_err(|message: String| AuthError::invalid("invalid_topic", message))
+        .map_err(|message: String| ApiError::new(ErrorCode::InvalidTopic, message))
 }
 
 async fn change_recipient(
@@ -463,7 +449,7 @@ async fn change_recipient(
     state: web::Data<AppState>,
     path: (String, String),
     add: bool,
-) -> Result<HttpResponse, AuthError> {
+) -> Result<HttpResponse, ApiError> {
     let topic = parse_topic(&path.0)?;
     let user_id = path.1;
     let org = staff.organization_id.clone();
@@ -492,7 +478,7 @@ async fn change_recipient(
                     ),
                 )?;
             }
-            Ok::<_, AuthError>(changed)
+            Ok::<_, ApiError>(changed)
         })
         .await?;
     Ok(HttpResponse::Ok().json(json!({ "topic": topic.as_str(), "changed": changed })))
@@ -502,7 +488,7 @@ async fn add_recipient(
     auth: Authorized<ManageRecipients>,
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
-) -> Result<HttpResponse, AuthError> {
+) -> Result<HttpResponse, ApiError> {
     change_recipient(auth.staff, state, path.into_inner(), true).await
 }
 
@@ -510,20 +496,20 @@ async fn remove_recipient(
     auth: Authorized<ManageRecipients>,
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
-) -> Result<HttpResponse, AuthError> {
+) -> Result<HttpResponse, ApiError> {
     change_recipient(auth.staff, state, path.into_inner(), false).await
 }
 
 async fn list_dead(
     auth: Authorized<ManageNotifications>,
     state: web::Data<AppState>,
-) -> Result<HttpResponse, AuthError> {
+) -> Result<HttpResponse, ApiError> {
     let org = auth.staff.organization_id.clone();
     let scope = org.clone();
     let items = state
         .db
         .run_as(&scope, move |conn| {
-            Ok::<_, AuthError>(dead_letters(conn, &org, 500)?)
+            Ok::<_, ApiError>(dead_letters(conn, &org, 500)?)
         })
         .await?;
     Ok(HttpResponse::Ok().json(json!({ "count": items.len(), "items": items })))
@@ -539,7 +525,7 @@ async fn requeue(
     auth: Authorized<ManageNotifications>,
     state: web::Data<AppState>,
     body: web::Json<RequeueBody>,
-) -> Result<HttpResponse, AuthError> {
+) -> Result<HttpResponse, ApiError> {
     let staff = auth.staff;
     let id = body.into_inner().id;
     let org = staff.organization_id.clone();
@@ -557,7 +543,7 @@ async fn requeue(
                     Some(json!({ "count": n })),
                 ),
             )?;
-            Ok::<_, AuthError>(n)
+            Ok::<_, ApiError>(n)
         })
         .await?;
     Ok(HttpResponse::Ok().json(json!({ "requeued": n })))

@@ -199,7 +199,7 @@ pub async fn enforce_registry(
         if !route_is_known_for_another_method {
             tracing::error!(route = %pattern, "a mounted route is not in the route registry; refused");
         }
-        let response = ApiError::NotFound("route").error_response();
+        let response = ApiError::not_found("route").error_response();
         return Ok(req.into_response(response).map_into_right_body());
     }
     Ok(next.call(req).await?.map_into_left_body())

@@ -14,7 +14,7 @@ use crate::auth::Authorized;
 use crate::auth::permissions::ReadReports;
 use crate::cases::view::MAX_PAGE;
 use crate::db::schema::{cases, reports};
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::state::AppState;
 
 /// Registers the route.
@@ -53,31 +53,31 @@ async fn list_reports(
     if let Some(status) = &query.triage_status
         && !["pending", "done", "collapsed", "failed"].contains(&status.as_str())
     {
-        return Err(ApiError::bad_request(
-            "invalid_triage_status",
+        return Err(ApiError::new(
+            ErrorCode::InvalidTriageStatus,
             "use pending, done, collapsed or failed",
         ));
     }
     if let Some(source) = &query.source
         && !["sms", "voice", "web", "operator"].contains(&source.as_str())
     {
-        return Err(ApiError::bad_request(
-            "invalid_source",
+        return Err(ApiError::new(
+            ErrorCode::InvalidSource,
             "use sms, voice, web or operator",
         ));
     }
     if let Some(cursor) = &query.cursor
         && uuid::Uuid::parse_str(cursor).is_err()
     {
-        return Err(ApiError::bad_request(
-            "invalid_cursor",
+        return Err(ApiError::new(
+            ErrorCode::InvalidCursor,
             "use the next_cursor of the previous page",
         ));
     }
     let limit = query.limit.unwrap_or(50);
     if !(1..=MAX_PAGE).contains(&limit) {
-        return Err(ApiError::bad_request(
-            "invalid_limit",
+        return Err(ApiError::new(
+            ErrorCode::InvalidLimit,
             format!("limit must be 1 to {MAX_PAGE}"),
         ));
     }

@@ -18,10 +18,11 @@ use super::registry::Routes;
 use crate::accounts::users as accounts;
 use crate::audit::{self, Outcome};
 use crate::auth::permissions::ManageUsers;
-use crate::auth::{AuthError, Authorized, Staff, sessions};
+use crate::auth::{Authorized, Staff, sessions};
 use crate::db::AnyConnection;
 use crate::db::schema::users;
 use crate::domain::{EmailAddress, Role};
+use crate::error::{ApiError, ErrorCode};
 use crate::state::AppState;
 
 /// Registers the routes.
@@ -93,17 +94,17 @@ const VIEW: ViewColumns = (
 );
 
 /// The user `id` of the admin's organization, or 404.
-fn find(conn: &mut AnyConnection, staff: &Staff, id: &str) -> Result<UserView, AuthError> {
+fn find(conn: &mut AnyConnection, staff: &Staff, id: &str) -> Result<UserView, ApiError> {
     users::table
         .filter(users::id.eq(id))
         .filter(users::organization_id.eq(&staff.organization_id))
         .select(VIEW)
         .first(conn)
         .optional()?
-        .ok_or(AuthError::NotFound("user"))
+        .ok_or(ApiError::not_found("user"))
 }
 
-fn enabled_admins(conn: &mut AnyConnection, organization_id: &str) -> Result<i64, AuthError> {
+fn enabled_admins(conn: &mut AnyConnection, organization_id: &str) -> Result<i64, ApiError> {
     Ok(users::table
         .filter(users::organization_id.eq(organization_id))
         .filter(users::role.eq(Role::Admin.as_str()))
@@ -112,7 +113,7 @@ fn enabled_admins(conn: &mut AnyConnection, organization_id: &str) -> Result<i64
         .get_result(conn)?)
 }
 
-async fn list(auth: Authorized<ManageUsers>, state: web::Data<AppState>) -> Result<HttpResponse, AuthError> {
+async fn list(auth: Authorized<ManageUsers>, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let staff = auth.staff;
     let org = staff.organization_id.clone();
     let rows = state
@@ -133,7 +134,7 @@ async fn list(auth: Authorized<ManageUsers>, state: web::Data<AppState>) -> Resu
                     Some(serde_json::json!({ "count": rows.len() })),
                 ),
             )?;
-            Ok::<_, AuthError>(rows)
+            Ok::<_, ApiError>(rows)
         })
         .await?;
     let users: Vec<UserJson> = rows.into_iter().map(UserJson::from).collect();
@@ -144,7 +145,7 @@ async fn get(
     auth: Authorized<ManageUsers>,
     state: web::Data<AppState>,
     path: web::Path<String>,
-) -> Result<HttpResponse, AuthError> {
+) -> Result<HttpResponse, ApiError> {
     let staff = auth.staff;
     let id = path.into_inner();
     let org = staff.organization_id.clone();
@@ -156,7 +157,7 @@ async fn get(
                 conn,
                 &staff.audit("user_read", Some("user"), Some(&user.id), Outcome::Success, None),
             )?;
-            Ok::<_, AuthError>(user)
+            Ok::<_, ApiError>(user)
         })
         .await?;
     Ok(HttpResponse::Ok().json(UserJson::from(user)))
@@ -175,19 +176,19 @@ struct AddBody {
     on_duty: bool,
 }
 
-fn parse_role(raw: &str) -> Result<Role, AuthError> {
+fn parse_role(raw: &str) -> Result<Role, ApiError> {
     raw.parse::<Role>()
-        .map_err(|e| AuthError::invalid("invalid_role", e.0))
+        .map_err(|e| ApiError::new(ErrorCode::InvalidRole, e.0))
 }
 
-fn check_display_name(name: Option<&str>) -> Result<Option<String>, AuthError> {
+fn check_display_name(name: Option<&str>) -> Result<Option<String>, ApiError> {
     match name.map(str::trim) {
         None | Some("") => Ok(None),
         Some(name) if name.chars().count() <= 100 && !name.chars().any(char::is_control) => {
             Ok(Some(name.to_owned()))
         }
-        Some(_) => Err(AuthError::invalid(
-            "invalid_display_name",
+        Some(_) => Err(ApiError::new(
+            ErrorCode::InvalidDisplayName,
             "the display name must have at most 100 characters and no control characters",
         )),
     }
@@ -197,10 +198,10 @@ async fn add(
     auth: Authorized<ManageUsers>,
     state: web::Data<AppState>,
     body: web::Json<AddBody>,
-) -> Result<HttpResponse, AuthError> {
+) -> Result<HttpResponse, ApiError> {
     let staff = auth.staff;
     let body = body.into_inner();
-    let email = EmailAddress::parse(&body.email).map_err(|e| AuthError::invalid("invalid_email", e.0))?;
+    let email = EmailAddress::parse(&body.email).map_err(|e| ApiError::new(ErrorCode::InvalidEmail, e.0))?;
     let role = parse_role(&body.role)?;
     let display_name = check_display_name(body.display_name.as_deref())?;
     let crypto = state.crypto.clone();
@@ -229,7 +230,7 @@ async fn add(
                     })),
                 ),
             )?;
-            Ok::<_, AuthError>(created)
+            Ok::<_, ApiError>(created)
         })
         .await?;
     Ok(HttpResponse::Created().json(serde_json::json!({
@@ -260,7 +261,7 @@ async fn update(
     state: web::Data<AppState>,
     path: web::Path<String>,
     body: web::Json<UpdateBody>,
-) -> Result<HttpResponse, AuthError> {
+) -> Result<HttpResponse, ApiError> {
     let staff = auth.staff;
     let id = path.into_inner();
     let body = body.into_inner();
@@ -275,8 +276,8 @@ async fn update(
         && body.on_duty.is_none()
         && display_name.is_none()
     {
-        return Err(AuthError::invalid(
-            "nothing_to_change",
+        return Err(ApiError::new(
+            ErrorCode::NothingToChange,
             "give at least one of role, child_protection_trained, on_duty, display_name",
         ));
     }
@@ -291,10 +292,7 @@ async fn update(
                     && before.disabled_at.is_none()
                     && enabled_admins(conn, &staff.organization_id)? <= 1
                 {
-                    return Err(AuthError::Conflict {
-                        code: "last_admin",
-                        message: "this is the organization's last admin; make another admin first".to_owned(),
-                    });
+                    return Err(ApiError::of(ErrorCode::LastAdmin));
                 }
                 diesel::update(users::table.filter(users::id.eq(&id)))
                     .set(users::role.eq(role.as_str()))
@@ -344,7 +342,7 @@ async fn disable(
     auth: Authorized<ManageUsers>,
     state: web::Data<AppState>,
     path: web::Path<String>,
-) -> Result<HttpResponse, AuthError> {
+) -> Result<HttpResponse, ApiError> {
     let staff = auth.staff;
     let id = path.into_inner();
     let org = staff.organization_id.clone();
@@ -353,10 +351,7 @@ async fn disable(
         .write_as(&org, move |conn| {
             let before = find(conn, &staff, &id)?;
             if before.id == staff.user_id {
-                return Err(AuthError::Conflict {
-                    code: "cannot_disable_self",
-                    message: "you cannot disable your own account; ask another admin".to_owned(),
-                });
+                return Err(ApiError::of(ErrorCode::CannotDisableSelf));
             }
             if before.disabled_at.is_none() {
                 diesel::update(users::table.filter(users::id.eq(&id)))
@@ -382,7 +377,7 @@ async fn enable(
     auth: Authorized<ManageUsers>,
     state: web::Data<AppState>,
     path: web::Path<String>,
-) -> Result<HttpResponse, AuthError> {
+) -> Result<HttpResponse, ApiError> {
     let staff = auth.staff;
     let id = path.into_inner();
     let org = staff.organization_id.clone();
@@ -410,7 +405,7 @@ async fn reset_second_factor(
     auth: Authorized<ManageUsers>,
     state: web::Data<AppState>,
     path: web::Path<String>,
-) -> Result<HttpResponse, AuthError> {
+) -> Result<HttpResponse, ApiError> {
     let staff = auth.staff;
     let id = path.into_inner();
     let crypto = state.crypto.clone();
@@ -433,7 +428,7 @@ async fn reset_second_factor(
                     None,
                 ),
             )?;
-            Ok::<_, AuthError>(uri)
+            Ok::<_, ApiError>(uri)
         })
         .await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({ "id": answer_id, "totp_uri": uri.expose() })))

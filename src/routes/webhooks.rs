@@ -16,7 +16,7 @@ use komek_gateways::{AckOutcome, Action, InboundEvent, Provider, Reply, WebhookR
 
 use crate::channels::{self, Channel};
 use crate::db::DbError;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::intake::{self, IntakeError, sweeper};
 use crate::state::AppState;
 
@@ -54,10 +54,10 @@ fn channel_tag(channel_id: &str) -> &str {
 async fn read_body(mut payload: web::Payload, limit: usize) -> Result<web::BytesMut, ApiError> {
     let mut body = web::BytesMut::new();
     while let Some(chunk) = payload.next().await {
-        let chunk = chunk
-            .map_err(|_| ApiError::bad_request("body_unreadable", "the request body could not be read"))?;
+        let chunk =
+            chunk.map_err(|_| ApiError::new(ErrorCode::InvalidBody, "the request body could not be read"))?;
         if body.len() + chunk.len() > limit {
-            return Err(ApiError::PayloadTooLarge { limit });
+            return Err(ApiError::payload_too_large(limit));
         }
         body.extend_from_slice(&chunk);
     }
@@ -85,10 +85,12 @@ async fn receive(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let (provider_name, channel_id, action_name) = path.into_inner();
-    let provider: Provider = provider_name.parse().map_err(|_| ApiError::NotFound("webhook"))?;
-    let action: Action = action_name.parse().map_err(|_| ApiError::NotFound("webhook"))?;
+    let provider: Provider = provider_name
+        .parse()
+        .map_err(|_| ApiError::not_found("webhook"))?;
+    let action: Action = action_name.parse().map_err(|_| ApiError::not_found("webhook"))?;
     if uuid::Uuid::parse_str(&channel_id).is_err() {
-        return Err(ApiError::NotFound("channel"));
+        return Err(ApiError::not_found("channel"));
     }
 
     let lookup_id = channel_id.clone();
@@ -98,7 +100,7 @@ async fn receive(
         .await;
     let channel: Channel = match channel {
         Ok(Some(channel)) => channel,
-        Ok(None) => return Err(ApiError::NotFound("channel")),
+        Ok(None) => return Err(ApiError::not_found("channel")),
         Err(err) if err.is_unavailable() => {
             // A caller on the line hears the pre-rendered safe message instead of an error.
             if provider.has_voice() && action.expects_ivr() {
@@ -145,13 +147,11 @@ async fn receive(
             reason = err.code(),
             "webhook refused: authenticity check failed"
         );
-        return Err(ApiError::Forbidden(
-            "the webhook's signature or source could not be verified".to_owned(),
-        ));
+        return Err(ApiError::of(ErrorCode::WebhookNotVerified));
     }
 
     let events = komek_gateways::parse(provider, action, &webhook)
-        .map_err(|err| ApiError::bad_request(err.code(), err.to_string()))?;
+        .map_err(|err| ApiError::new(ErrorCode::InvalidWebhook, format!("{} ({})", err, err.code())))?;
     if action.expects_ivr() || events.iter().any(|e| matches!(e, InboundEvent::Call(_))) {
         let answer = crate::ivr::respond(&state, &channel, provider, action, req.uri().query(), events).await;
         return Ok(reply(answer));
