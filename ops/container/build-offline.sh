@@ -14,5 +14,5 @@ sh ops/container/collect-rootfs.sh target/release/komek "$context/rootfs"
 # The runtime stage, with its COPY --from=build turned into copies from this context.
 sed -n '/^FROM scratch AS runtime/,$p' ops/container/Containerfile \
     | sed -e 's|COPY --from=build \(--chown=[^ ]* \)\{0,1\}/rootfs/|COPY \1rootfs/|' >"$context/Containerfile"
-podman build --pull=never -f "$context/Containerfile" -t "$tag" "$context"
+podman build --format docker --pull=never -f "$context/Containerfile" -t "$tag" "$context"
 podman image inspect "$tag" --format 'built {{.Id}}: {{.Size}} bytes'

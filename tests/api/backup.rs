@@ -254,28 +254,10 @@ async fn a_backup_taken_under_load_restores_every_acknowledged_report(backend: B
             Some(c) => format!("/api/v1/cases?limit=200&cursor={c}"),
             None => "/api/v1/cases?limit=200".to_owned(),
         };
-        let page: serde_json::Value = app
-            .authed(reqwest::Method::GET, &path, &tokens.access)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let page = app.get_json(&path, &tokens.access).await;
         for case in page["cases"].as_array().unwrap() {
             let id = case["id"].as_str().unwrap();
-            let detail: serde_json::Value = app
-                .authed(
-                    reqwest::Method::GET,
-                    &format!("/api/v1/cases/{id}"),
-                    &tokens.access,
-                )
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
+            let detail = app.get_json(&format!("/api/v1/cases/{id}"), &tokens.access).await;
             for report in detail["reports"].as_array().unwrap() {
                 if let Some(text) = report["text"].as_str() {
                     texts.insert(text.to_owned());

@@ -529,6 +529,17 @@ impl TestApp {
         self.client.request(method, self.url(path)).bearer_auth(token)
     }
 
+    /// `GET path` with a bearer token, answered with JSON (whatever the status).
+    pub async fn get_json(&self, path: &str, token: &str) -> serde_json::Value {
+        self.authed(reqwest::Method::GET, path, token)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("GET {path}: {e}"))
+            .json()
+            .await
+            .unwrap_or_else(|e| panic!("GET {path}: not JSON: {e}"))
+    }
+
     /// Inserts a bare case row (no personal data) for access tests; returns its id.
     pub async fn insert_case(
         &self,
