@@ -95,6 +95,8 @@ diesel::table! {
         created_at -> Timestamp,
         updated_at -> Timestamp,
         sla_notified_at -> Nullable<Timestamp>,
+        closure_reason -> Nullable<Text>,
+        merged_into -> Nullable<Text>,
     }
 }
 

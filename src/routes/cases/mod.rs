@@ -7,16 +7,19 @@
 //!   the id or the `KMK-` reference).
 //! - [`taking`]: `POST /api/v1/cases/{id}/acknowledge`, `/assign`, `/triage-override`.
 //! - [`contact`]: `PUT /api/v1/cases/{id}/safe-contact`, `POST /api/v1/cases/{id}/sms`.
+//! - [`workflow`]: `POST /api/v1/cases/{id}/status`, `/closure/approve`, `/closure/reject`, `/notes`.
 
 mod contact;
 mod read;
 mod taking;
+mod workflow;
 
 use actix_web::http::Method;
 
 use super::registry::Routes;
 use crate::auth::permissions::{
-    AcknowledgeCase, AssignCase, ManageSafeContact, OverrideTriage, ReadCases, SendContactSms,
+    AcknowledgeCase, ApproveChildCaseClosure, AssignCase, ManageSafeContact, OverrideTriage, ReadCases,
+    SendContactSms, UpdateCase,
 };
 
 /// Registers the case routes.
@@ -40,4 +43,16 @@ pub fn register(r: &mut Routes<'_>) {
         contact::put_safe_contact,
     );
     r.guarded::<SendContactSms, _, _>(Method::POST, "/api/v1/cases/{id}/sms", contact::send_sms);
+    r.guarded::<UpdateCase, _, _>(Method::POST, "/api/v1/cases/{id}/status", workflow::change_status);
+    r.guarded::<ApproveChildCaseClosure, _, _>(
+        Method::POST,
+        "/api/v1/cases/{id}/closure/approve",
+        workflow::approve_closure,
+    );
+    r.guarded::<ApproveChildCaseClosure, _, _>(
+        Method::POST,
+        "/api/v1/cases/{id}/closure/reject",
+        workflow::reject_closure,
+    );
+    r.guarded::<UpdateCase, _, _>(Method::POST, "/api/v1/cases/{id}/notes", workflow::add_note);
 }
