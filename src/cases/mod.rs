@@ -21,12 +21,14 @@
 pub mod consents;
 pub mod contact;
 pub mod deadline;
+pub mod entry;
 pub mod gate;
 pub mod incoming;
 pub mod notes;
 pub mod overrides;
 pub mod status;
 pub mod taking;
+pub mod threading;
 pub mod timeline;
 pub mod view;
 pub mod workflow;

@@ -13,6 +13,8 @@ backend_tests!(
     the_status_workflow_moves_a_case_and_refuses_impossible_changes,
     a_child_case_closes_only_with_a_supervisor,
     notes_are_sealed_append_only_and_corrected_by_new_notes,
+    an_operator_entry_opens_a_triaged_case_or_joins_one,
+    a_report_moves_and_a_case_merges_where_they_should,
 );
 
 /// An organization with a channel and one signed-in member of each role, and another organization.
@@ -483,4 +485,239 @@ async fn notes_are_sealed_append_only_and_corrected_by_new_notes(backend: Backen
         .await;
     assert_eq!(got, 400, "unknown fields are refused");
     assert_eq!(w.snapshot(&case).await, before);
+}
+
+async fn an_operator_entry_opens_a_triaged_case_or_joins_one(backend: Backend) {
+    let w = World::new(backend).await;
+    let path = "/api/v1/reports";
+    let entry = json!({
+        "medium": "phone", "language": "ru", "phone": "8 701 555 30 01",
+        "text": "Работодатель забрал паспорт и не выпускает нас, пожалуйста помогите",
+    });
+    for tokens in [&w.caseworker.1, &w.admin] {
+        let (status, _) = w.call(Method::POST, path, tokens, entry.clone()).await;
+        assert_eq!(status, 403);
+    }
+    assert_eq!(w.app.count("reports").await, 0);
+
+    let (status, opened) = w.call(Method::POST, path, &w.operator, entry.clone()).await;
+    assert_eq!(status, 201, "{opened}");
+    assert_eq!(opened["outcome"], "opened");
+    assert!(opened["reference"].as_str().unwrap().starts_with("KMK-"));
+    let case = opened["case_id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        w.app
+            .count(&format!(
+                "reports WHERE source = 'operator' AND triage_status = 'done' AND case_id = '{case}'"
+            ))
+            .await,
+        1
+    );
+    let shown = w.case(&case).await;
+    assert_ne!(
+        shown["exploitation_types"],
+        json!([]),
+        "triaged like any report: {shown}"
+    );
+    assert_eq!(w.events(&case, "operator_entry").await, 1);
+    assert_eq!(w.audited(&case, "report_created", "success").await, 1);
+    assert_eq!(w.app.count("contacts").await, 1);
+
+    // The same caller again joins their open case; naming a case joins that one.
+    let (status, again) = w.call(Method::POST, path, &w.operator, entry.clone()).await;
+    assert_eq!((status, again["outcome"].clone()), (201, json!("linked")));
+    assert_eq!(again["case_id"], case.as_str());
+    let other = w.sms_case("entry-sms", "+77015553002", "pomogite").await;
+    let (status, joined) = w
+        .call(
+            Method::POST,
+            path,
+            &w.operator,
+            json!({ "medium": "walk_in", "text": "she came to the office", "case_id": other }),
+        )
+        .await;
+    assert_eq!(
+        (status, joined["outcome"].clone()),
+        (201, json!("linked")),
+        "{joined}"
+    );
+    assert_eq!(joined["case_id"], other.as_str());
+    let (status, _) = w
+        .call(
+            Method::POST,
+            path,
+            &w.outsider,
+            json!({ "medium": "walk_in", "text": "x", "case_id": other }),
+        )
+        .await;
+    assert_eq!(status, 404, "another organization's case");
+
+    // A safe-contact record is kept on the caller's contact.
+    let (status, body) = w
+        .call(
+            Method::POST,
+            path,
+            &w.operator,
+            json!({ "medium": "phone", "text": "called back", "phone": "+77015553001",
+                    "safe_contact": { "sms": true, "windows": [{ "from": "09:00", "to": "18:00" }],
+                                      "utc_offset_minutes": 300, "wording": "Your parcel is ready" } }),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(
+        w.app.count("contacts WHERE safe_contact_enc IS NOT NULL").await,
+        1
+    );
+
+    // Bad input: 400, nothing stored.
+    let before = w.app.count("reports").await;
+    for (body, code) in [
+        (json!({ "medium": "fax", "text": "x" }), "invalid_medium"),
+        (json!({ "medium": "phone", "text": " " }), "invalid_text"),
+        (
+            json!({ "medium": "phone", "text": "x", "phone": "not a number" }),
+            "invalid_phone",
+        ),
+        (
+            json!({ "medium": "phone", "text": "x", "language": "fr" }),
+            "invalid_language",
+        ),
+        (
+            json!({ "medium": "phone", "text": "x", "safe_contact": { "sms": false, "utc_offset_minutes": 300 } }),
+            "invalid_safe_contact",
+        ),
+    ] {
+        let (status, answer) = w.call(Method::POST, path, &w.operator, body).await;
+        assert_eq!(
+            (status, answer["error"]["code"].clone()),
+            (400, json!(code)),
+            "{answer}"
+        );
+    }
+    assert_eq!(w.app.count("reports").await, before);
+}
+
+async fn a_report_moves_and_a_case_merges_where_they_should(backend: Backend) {
+    let w = World::new(backend).await;
+    let a = w
+        .sms_case("mv-a", "+77015554001", "pomogite zabrali pasport")
+        .await;
+    let b = w.sms_case("mv-b", "+77015554002", "pomogite").await;
+    let report = {
+        use diesel::prelude::*;
+        use komek::db::schema::reports;
+        w.app
+            .db
+            .run(|conn| {
+                reports::table
+                    .filter(reports::provider_event_id.eq("mv-b"))
+                    .select(reports::id)
+                    .first::<String>(conn)
+                    .map_err(komek::db::DbError::from)
+            })
+            .await
+            .unwrap()
+    };
+    let move_path = format!("/api/v1/reports/{report}/move");
+    w.assert_guarded(&b, &move_path, json!({ "case_id": a }), &[&w.admin])
+        .await;
+
+    let (status, body) = w
+        .call(Method::POST, &move_path, &w.operator, json!({ "case_id": a }))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        (
+            w.app.count(&format!("reports WHERE case_id = '{a}'")).await,
+            w.app.count(&format!("reports WHERE case_id = '{b}'")).await
+        ),
+        (2, 0)
+    );
+    assert_eq!(w.events(&b, "report_moved_out").await, 1);
+    assert_eq!(w.events(&a, "report_moved_in").await, 1);
+    assert_eq!(w.audited(&a, "report_moved_in", "success").await, 1);
+    assert_eq!(w.audited(&b, "report_moved_out", "success").await, 1);
+    let (status, body) = w
+        .call(Method::POST, &move_path, &w.operator, json!({ "case_id": a }))
+        .await;
+    assert_eq!((status, body["error"]["code"].clone()), (409, json!("same_case")));
+    let (status, _) = w
+        .call(
+            Method::POST,
+            &move_path,
+            &w.operator,
+            json!({ "case_id": uuid::Uuid::now_v7().to_string() }),
+        )
+        .await;
+    assert_eq!(status, 404);
+    // Undone by another move.
+    let (status, _) = w
+        .call(Method::POST, &move_path, &w.operator, json!({ "case_id": b }))
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(w.app.count(&format!("reports WHERE case_id = '{b}'")).await, 1);
+
+    // Merge B into A: every report and the timeline (sealed notes too) go to A; B closes as a duplicate.
+    let note = format!("mergenote-{}", uuid::Uuid::new_v4().simple());
+    let (status, _) = w
+        .call(
+            Method::POST,
+            &format!("/api/v1/cases/{b}/notes"),
+            &w.operator,
+            json!({ "text": note }),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let merge_path = format!("/api/v1/cases/{b}/merge");
+    w.assert_guarded(&b, &merge_path, json!({ "into": a }), &[&w.admin])
+        .await;
+    let (status, body) = w
+        .call(
+            Method::POST,
+            &format!("/api/v1/cases/{a}/merge"),
+            &w.operator,
+            json!({ "into": a }),
+        )
+        .await;
+    assert_eq!((status, body["error"]["code"].clone()), (409, json!("same_case")));
+    let (status, body) = w
+        .call(Method::POST, &merge_path, &w.operator, json!({ "into": a }))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(w.app.count(&format!("reports WHERE case_id = '{a}'")).await, 2);
+    let merged = w.case(&b).await;
+    assert_eq!(merged["status"], "closed");
+    assert_eq!(merged["closure_reason"], "duplicate");
+    assert_eq!(merged["merged_into"], a.as_str());
+    let kinds: Vec<Value> = merged["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].clone())
+        .collect();
+    assert_eq!(kinds, vec![json!("merged_into")]);
+    let survivor = w.case(&a).await;
+    assert!(
+        survivor["timeline"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["kind"] == "note" && e["text"] == note.as_str()),
+        "the moved note opens under A's key: {survivor}"
+    );
+    assert_eq!(w.events(&a, "merged").await, 1);
+    assert_eq!(w.audited(&a, "case_merged", "success").await, 1);
+    assert_eq!(w.audited(&b, "case_merged_into", "success").await, 1);
+    let (status, body) = w
+        .call(
+            Method::POST,
+            &format!("/api/v1/cases/{a}/merge"),
+            &w.operator,
+            json!({ "into": b }),
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].clone()),
+        (409, json!("case_closed"))
+    );
 }

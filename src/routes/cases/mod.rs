@@ -8,10 +8,12 @@
 //! - [`taking`]: `POST /api/v1/cases/{id}/acknowledge`, `/assign`, `/triage-override`.
 //! - [`contact`]: `PUT /api/v1/cases/{id}/safe-contact`, `POST /api/v1/cases/{id}/sms`.
 //! - [`workflow`]: `POST /api/v1/cases/{id}/status`, `/closure/approve`, `/closure/reject`, `/notes`.
+//! - [`threading`]: `POST /api/v1/cases/{id}/merge {"into"}` (moving one report: `routes::reports`).
 
 mod contact;
 mod read;
 mod taking;
+mod threading;
 mod workflow;
 
 use actix_web::http::Method;
@@ -55,4 +57,7 @@ pub fn register(r: &mut Routes<'_>) {
         workflow::reject_closure,
     );
     r.guarded::<UpdateCase, _, _>(Method::POST, "/api/v1/cases/{id}/notes", workflow::add_note);
+    r.guarded::<UpdateCase, _, _>(Method::POST, "/api/v1/cases/{id}/merge", threading::merge);
 }
+
+pub(crate) use contact::SafeContactBody;
