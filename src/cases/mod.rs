@@ -26,6 +26,7 @@ pub mod gate;
 pub mod incoming;
 pub mod notes;
 pub mod overrides;
+pub mod profile;
 pub mod status;
 pub mod taking;
 pub mod threading;

@@ -199,6 +199,8 @@ pub struct CaseDetail {
     /// Numbers declared on the web form with this case's reports (unverified); only for callers who may
     /// see the reporter's identity, empty otherwise.
     pub declared_contacts: Vec<Declared>,
+    /// The victim profile (`cases::profile::load` fills it in).
+    pub profile: Option<super::profile::Profile>,
 }
 
 /// Errors while building a view.
@@ -340,6 +342,7 @@ pub fn detail(
         reports: shown,
         reporter,
         declared_contacts,
+        profile: None,
     })
 }
 

@@ -15,6 +15,7 @@ backend_tests!(
     notes_are_sealed_append_only_and_corrected_by_new_notes,
     an_operator_entry_opens_a_triaged_case_or_joins_one,
     a_report_moves_and_a_case_merges_where_they_should,
+    the_victim_profile_takes_coded_values_and_seals_free_text,
 );
 
 /// An organization with a channel and one signed-in member of each role, and another organization.
@@ -720,4 +721,80 @@ async fn a_report_moves_and_a_case_merges_where_they_should(backend: Backend) {
         (status, body["error"]["code"].clone()),
         (409, json!("case_closed"))
     );
+}
+
+async fn the_victim_profile_takes_coded_values_and_seals_free_text(backend: Backend) {
+    let w = World::new(backend).await;
+    let case = w
+        .sms_case("pr-1", "+77015555001", "pomogite zabrali pasport")
+        .await;
+    let path = format!("/api/v1/cases/{case}/profile");
+    let name = format!("namecanary-{}", uuid::Uuid::new_v4().simple());
+    let profile = json!({
+        "sex": "female", "age_band": "21-23", "citizenship": "UZ", "languages": ["uz", "ru"],
+        "trafficking_status": "presumed", "means_of_control": ["withholds_documents", "debt_bondage"],
+        "exploitation_country": "KZ", "exploitation_region": "Almaty oblast", "recruitment": ["job_offer"],
+        "name": name,
+    });
+    let before = w.snapshot(&case).await;
+    let (status, _) = w.call(Method::PATCH, &path, &w.admin, profile.clone()).await;
+    assert_eq!(status, 403);
+    let (status, answer) = w.call(Method::PATCH, &path, &w.outsider, profile.clone()).await;
+    assert_eq!(
+        (status, answer["error"]["code"].clone()),
+        (404, json!("not_found"))
+    );
+    for bad in [
+        json!({ "sex": "f" }),
+        json!({ "age_band": "10-20" }),
+        json!({ "citizenship": "Uzbekistan" }),
+        json!({ "means_of_control": ["locked_in"] }),
+        json!({ "hair": "brown" }),
+        json!({ "age_band": "21-23", "birth_year": 2003 }),
+    ] {
+        let (status, answer) = w.call(Method::PATCH, &path, &w.operator, bad.clone()).await;
+        assert_eq!(
+            (status, answer["error"]["code"].clone()),
+            (400, json!("invalid_profile")),
+            "{bad}"
+        );
+    }
+    assert_eq!(w.snapshot(&case).await, before);
+    assert_eq!(w.app.count("case_profiles").await, 0);
+
+    let (status, body) = w.call(Method::PATCH, &path, &w.operator, profile).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["profile"]["means_of_control"],
+        json!(["withholds_documents", "debt_bondage"])
+    );
+    assert_eq!(body["profile"]["name"], name.as_str());
+    assert_eq!(w.events(&case, "profile_updated").await, 1);
+    assert_eq!(w.audited(&case, "case_profile_updated", "success").await, 1);
+    assert_eq!(
+        w.app
+            .count(&format!(
+                "case_profiles WHERE case_id = '{case}' AND name_enc IS NOT NULL"
+            ))
+            .await,
+        1
+    );
+    let log = format!("{:?}", w.app.audit_entries().await);
+    assert!(!log.contains(&name), "no name in the audit log");
+
+    // A change names only what it changes; null clears; a minor's age makes it a child case.
+    let (status, body) = w
+        .call(
+            Method::PATCH,
+            &path,
+            &w.operator,
+            json!({ "age_band": "9-17", "name": null }),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["profile"]["sex"], "female");
+    assert!(body["profile"]["name"].is_null());
+    let shown = w.case(&case).await;
+    assert_eq!(shown["child_victim"], true);
+    assert_eq!(shown["profile"]["age_band"], "9-17");
 }

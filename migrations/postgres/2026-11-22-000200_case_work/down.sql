@@ -1,3 +1,4 @@
+DROP TABLE case_profiles;
 ALTER TABLE cases DROP COLUMN merged_into;
 ALTER TABLE cases DROP COLUMN closure_reason;
 UPDATE cases SET status = 'in_progress' WHERE status = 'waiting';

@@ -1,5 +1,6 @@
 PRAGMA foreign_keys = OFF;
 BEGIN;
+DROP TABLE case_profiles;
 CREATE TABLE cases_rebuilt (
     id                   TEXT PRIMARY KEY NOT NULL,
     organization_id      TEXT NOT NULL REFERENCES organizations (id),

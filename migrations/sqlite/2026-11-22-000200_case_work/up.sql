@@ -46,5 +46,24 @@ DROP TABLE cases;
 ALTER TABLE cases_rebuilt RENAME TO cases;
 CREATE INDEX cases_queue ON cases (organization_id, status, risk_rank, created_at);
 CREATE INDEX cases_contact ON cases (contact_id, status);
+-- The victim profile: coded values (HTCDS / CTDC) that statistics and data exchange need without free text;
+-- the name and the region of exploitation (free text) are sealed under the case's data key.
+CREATE TABLE case_profiles (
+    case_id                  TEXT PRIMARY KEY NOT NULL REFERENCES cases (id),
+    organization_id          TEXT NOT NULL REFERENCES organizations (id),
+    sex                      TEXT,
+    age_band                 TEXT,
+    birth_year               INTEGER,
+    citizenship              TEXT,
+    languages                TEXT NOT NULL DEFAULT '',
+    trafficking_status       TEXT,
+    means_of_control         TEXT NOT NULL DEFAULT '',
+    exploitation_country     TEXT,
+    exploitation_region_enc  BLOB,
+    recruitment              TEXT NOT NULL DEFAULT '',
+    name_enc                 BLOB,
+    updated_by               TEXT REFERENCES users (id),
+    updated_at               TIMESTAMP NOT NULL
+);
 COMMIT;
 PRAGMA foreign_keys = ON;

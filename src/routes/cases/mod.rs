@@ -58,6 +58,7 @@ pub fn register(r: &mut Routes<'_>) {
     );
     r.guarded::<UpdateCase, _, _>(Method::POST, "/api/v1/cases/{id}/notes", workflow::add_note);
     r.guarded::<UpdateCase, _, _>(Method::POST, "/api/v1/cases/{id}/merge", threading::merge);
+    r.guarded::<UpdateCase, _, _>(Method::PATCH, "/api/v1/cases/{id}/profile", workflow::set_profile);
 }
 
 pub(crate) use contact::SafeContactBody;

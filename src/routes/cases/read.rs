@@ -112,7 +112,9 @@ pub(super) async fn read_case(
                 Some(details),
             ),
         )?;
-        Ok(view::detail(conn, &crypto, &opened.case, full)?)
+        let mut detail = view::detail(conn, &crypto, &opened.case, full)?;
+        detail.profile = cases::profile::load(conn, &crypto, &opened.case.id, full)?;
+        Ok(detail)
     })
     .await?;
     Ok(HttpResponse::Ok().json(detail))

@@ -2,7 +2,8 @@
 //! `invalid_transition` naming the allowed ones; a child case closed by a caseworker or operator answers
 //! 202 with `closure_requested`), `POST /api/v1/cases/{id}/closure/approve {"note"?}` and
 //! `/closure/reject {"reason"}` (`approve_child_case_closure`), and `POST /api/v1/cases/{id}/notes
-//! {"text", "corrects"?}` (`update_case`).
+//! {"text", "corrects"?}` (`update_case`), `PATCH /api/v1/cases/{id}/profile` (`update_case`; coded values,
+//! `null` clears a field, `invalid_profile` names what is wrong).
 
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;
@@ -10,7 +11,7 @@ use serde::Deserialize;
 use crate::auth::Authorized;
 use crate::auth::permissions::{ApproveChildCaseClosure, UpdateCase};
 use crate::cases::status::{Change, ClosureReason, Status};
-use crate::cases::{self, notes, workflow};
+use crate::cases::{self, notes, profile, workflow};
 use crate::error::{ApiError, ErrorCode};
 use crate::state::AppState;
 
@@ -126,4 +127,20 @@ pub(super) async fn add_note(
     })
     .await?;
     Ok(HttpResponse::Created().json(done))
+}
+
+pub(super) async fn set_profile(
+    auth: Authorized<UpdateCase>,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    body: web::Json<serde_json::Map<String, serde_json::Value>>,
+) -> Result<HttpResponse, ApiError> {
+    let change = profile::ProfileChange::parse(&body.into_inner())?;
+    let staff = auth.staff;
+    let (case, crypto, actor) = (path.into_inner(), state.crypto.clone(), staff.clone());
+    let shown = cases::perform(&state.db, &staff, move |conn| {
+        profile::set_profile(conn, &crypto, &actor, &case, change)
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "profile": shown })))
 }
