@@ -201,6 +201,8 @@ pub struct CaseDetail {
     pub declared_contacts: Vec<Declared>,
     /// The victim profile (`cases::profile::load` fills it in).
     pub profile: Option<super::profile::Profile>,
+    /// The current consent per purpose recorded for the case.
+    pub consents: Vec<super::consents::Current>,
 }
 
 /// Errors while building a view.
@@ -343,6 +345,7 @@ pub fn detail(
         reporter,
         declared_contacts,
         profile: None,
+        consents: super::consents::current(conn, &case.id)?,
     })
 }
 

@@ -16,6 +16,7 @@ backend_tests!(
     an_operator_entry_opens_a_triaged_case_or_joins_one,
     a_report_moves_and_a_case_merges_where_they_should,
     the_victim_profile_takes_coded_values_and_seals_free_text,
+    consent_is_recorded_per_purpose_and_withdrawable,
 );
 
 /// An organization with a channel and one signed-in member of each role, and another organization.
@@ -797,4 +798,57 @@ async fn the_victim_profile_takes_coded_values_and_seals_free_text(backend: Back
     let shown = w.case(&case).await;
     assert_eq!(shown["child_victim"], true);
     assert_eq!(shown["profile"]["age_band"], "9-17");
+}
+
+async fn consent_is_recorded_per_purpose_and_withdrawable(backend: Backend) {
+    let w = World::new(backend).await;
+    let case = w
+        .sms_case("cs-1", "+77015556001", "pomogite zabrali pasport")
+        .await;
+    let path = format!("/api/v1/cases/{case}/consents/referral");
+    let give = json!({ "granted": true, "method": "verbal", "note": "agreed on the phone" });
+    let before = w.snapshot(&case).await;
+    let (status, _) = w.call(Method::PUT, &path, &w.admin, give.clone()).await;
+    assert_eq!(status, 403);
+    let (status, _) = w.call(Method::PUT, &path, &w.outsider, give.clone()).await;
+    assert_eq!(status, 404);
+    for (url, body) in [
+        (format!("/api/v1/cases/{case}/consents/gossip"), give.clone()),
+        (path.clone(), json!({ "granted": true, "method": "telepathy" })),
+    ] {
+        let (status, answer) = w.call(Method::PUT, &url, &w.operator, body).await;
+        assert_eq!(
+            (status, answer["error"]["code"].clone()),
+            (400, json!("invalid_consent"))
+        );
+    }
+    assert_eq!(w.snapshot(&case).await, before);
+
+    let (status, body) = w.call(Method::PUT, &path, &w.operator, give).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["consents"][0]["purpose"], "referral");
+    assert_eq!(body["consents"][0]["granted"], true);
+    assert_eq!(w.events(&case, "consent_recorded").await, 1);
+    assert_eq!(w.audited(&case, "case_consent_recorded", "success").await, 1);
+
+    let (status, body) = w
+        .call(
+            Method::PUT,
+            &path,
+            &w.operator,
+            json!({ "granted": false, "method": "verbal" }),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["consents"][0]["granted"], false);
+    assert_eq!(
+        w.app
+            .count(&format!(
+                "consents WHERE case_id = '{case}' AND withdrawn_at IS NOT NULL"
+            ))
+            .await,
+        1
+    );
+    let shown = w.case(&case).await;
+    assert_eq!(shown["consents"][0]["granted"], false, "{shown}");
 }

@@ -59,6 +59,11 @@ pub fn register(r: &mut Routes<'_>) {
     r.guarded::<UpdateCase, _, _>(Method::POST, "/api/v1/cases/{id}/notes", workflow::add_note);
     r.guarded::<UpdateCase, _, _>(Method::POST, "/api/v1/cases/{id}/merge", threading::merge);
     r.guarded::<UpdateCase, _, _>(Method::PATCH, "/api/v1/cases/{id}/profile", workflow::set_profile);
+    r.guarded::<UpdateCase, _, _>(
+        Method::PUT,
+        "/api/v1/cases/{id}/consents/{purpose}",
+        workflow::set_consent,
+    );
 }
 
 pub(crate) use contact::SafeContactBody;

@@ -3,7 +3,8 @@
 //! 202 with `closure_requested`), `POST /api/v1/cases/{id}/closure/approve {"note"?}` and
 //! `/closure/reject {"reason"}` (`approve_child_case_closure`), and `POST /api/v1/cases/{id}/notes
 //! {"text", "corrects"?}` (`update_case`), `PATCH /api/v1/cases/{id}/profile` (`update_case`; coded values,
-//! `null` clears a field, `invalid_profile` names what is wrong).
+//! `null` clears a field, `invalid_profile` names what is wrong), `PUT /api/v1/cases/{id}/consents/{purpose}
+//! {"granted", "method", "note"?}` (`update_case`; withdrawable).
 
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;
@@ -11,7 +12,7 @@ use serde::Deserialize;
 use crate::auth::Authorized;
 use crate::auth::permissions::{ApproveChildCaseClosure, UpdateCase};
 use crate::cases::status::{Change, ClosureReason, Status};
-use crate::cases::{self, notes, profile, workflow};
+use crate::cases::{self, consents, notes, profile, workflow};
 use crate::error::{ApiError, ErrorCode};
 use crate::state::AppState;
 
@@ -143,4 +144,50 @@ pub(super) async fn set_profile(
     })
     .await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({ "profile": shown })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ConsentBody {
+    granted: bool,
+    method: String,
+    note: Option<String>,
+}
+
+pub(super) async fn set_consent(
+    auth: Authorized<UpdateCase>,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    body: web::Json<ConsentBody>,
+) -> Result<HttpResponse, ApiError> {
+    let (case, purpose) = path.into_inner();
+    let body = body.into_inner();
+    let purpose = consents::Purpose::parse(&purpose).ok_or_else(|| {
+        ApiError::new(
+            ErrorCode::InvalidConsent,
+            format!("`{purpose}` is not a consent purpose"),
+        )
+    })?;
+    let method = consents::Method::parse(&body.method).ok_or_else(|| {
+        ApiError::new(
+            ErrorCode::InvalidConsent,
+            "method must be verbal, ivr, web or written",
+        )
+    })?;
+    let staff = auth.staff;
+    let (crypto, actor) = (state.crypto.clone(), staff.clone());
+    let current = cases::perform(&state.db, &staff, move |conn| {
+        consents::set_consent(
+            conn,
+            &crypto,
+            &actor,
+            &case,
+            purpose,
+            body.granted,
+            method,
+            body.note.as_deref(),
+        )
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "consents": current })))
 }
