@@ -40,6 +40,8 @@ const OWN_CONFIGURE: &[&str] = &[
     "src/routes/webhooks.rs",
     "src/ivr/prompts.rs",
     "src/webform/handlers.rs",
+    // Not part of the public server at all: the private `/metrics` listener on its own bind address.
+    "src/prometheus/listener.rs",
 ];
 
 fn concrete(path: &str) -> String {
