@@ -103,6 +103,7 @@ error_codes! {
     NoContact = "no_contact", CONFLICT, "the case has no contact to record this for";
     InvalidTransition = "invalid_transition", CONFLICT, "the case cannot move to that status from its current one (details name the allowed ones)";
     NoClosureRequest = "no_closure_request", CONFLICT, "the case has no closure request to approve or reject";
+    ClosureNeedsSupervisor = "closure_needs_supervisor", CONFLICT, "closing (or merging away) a child case needs a supervisor";
     SameCase = "same_case", CONFLICT, "the report or case is already there";
     CaseClosed = "case_closed", CONFLICT, "the case is closed; reopen it first";
     NoteNotFound = "note_not_found", CONFLICT, "the note being corrected is not a note of this case";

@@ -133,3 +133,104 @@ pub fn record_from_form(
     }
     Ok(())
 }
+
+/// The current consent for one purpose: the newest row.
+#[derive(Debug, Clone, Serialize)]
+pub struct Current {
+    pub purpose: String,
+    pub granted: bool,
+    pub method: String,
+    pub recorded_at: chrono::NaiveDateTime,
+}
+
+/// The current consent of every purpose recorded for the case.
+pub fn current(conn: &mut AnyConnection, case_id: &str) -> QueryResult<Vec<Current>> {
+    let rows: Vec<(String, bool, String, chrono::NaiveDateTime)> = consents::table
+        .filter(consents::case_id.eq(case_id))
+        .order(consents::id.desc())
+        .select((
+            consents::purpose,
+            consents::granted,
+            consents::source,
+            consents::recorded_at,
+        ))
+        .load(conn)?;
+    let mut out: Vec<Current> = Vec::new();
+    for (purpose, granted, method, recorded_at) in rows {
+        if !out.iter().any(|c| c.purpose == purpose) {
+            out.push(Current {
+                purpose,
+                granted,
+                method,
+                recorded_at,
+            });
+        }
+    }
+    out.sort_by(|a, b| a.purpose.cmp(&b.purpose));
+    Ok(out)
+}
+
+/// Whether the person's consent for `purpose` is granted now (a referral asks this first).
+pub fn granted(conn: &mut AnyConnection, case_id: &str, purpose: Purpose) -> QueryResult<bool> {
+    Ok(current(conn, case_id)?
+        .iter()
+        .any(|c| c.purpose == purpose.as_str() && c.granted))
+}
+
+#[allow(clippy::too_many_arguments)]
+/// Records consent for a purpose, or its withdrawal (`update_case`): a new row; a withdrawal also marks the
+/// granted rows of that purpose withdrawn. On the timeline (a note sealed with it) and audited.
+pub fn set_consent(
+    conn: &mut AnyConnection,
+    crypto: &crate::crypto::Crypto,
+    staff: &crate::auth::Staff,
+    case: &str,
+    purpose: Purpose,
+    granted: bool,
+    method: Method,
+    note: Option<&str>,
+) -> Result<Vec<Current>, super::CaseError> {
+    use super::timeline::{self, EventKind};
+    let note = super::workflow::clean_text(note)?;
+    let case = super::gate::for_change(conn, staff, case, "case_consent_recorded")?.case;
+    if !granted {
+        diesel::update(
+            consents::table
+                .filter(consents::case_id.eq(&case.id))
+                .filter(consents::purpose.eq(purpose.as_str()))
+                .filter(consents::granted.eq(true))
+                .filter(consents::withdrawn_at.is_null()),
+        )
+        .set(consents::withdrawn_at.eq(Some(Utc::now().naive_utc())))
+        .execute(conn)?;
+    }
+    insert(
+        conn,
+        &case.organization_id,
+        &case.id,
+        purpose,
+        granted,
+        method,
+        Some(&staff.user_id),
+    )?;
+    let facts = serde_json::json!({ "purpose": purpose, "granted": granted, "method": method });
+    let event = case
+        .event(EventKind::ConsentRecorded)
+        .by(&staff.user_id)
+        .data(facts.clone());
+    match &note {
+        Some(text) => timeline::add_with_body(conn, crypto, &event, text).map(|_| ())?,
+        None => timeline::add(conn, &event).map(|_| ())?,
+    }
+    crate::audit::record(
+        conn,
+        &staff.audit(
+            "case_consent_recorded",
+            Some("case"),
+            Some(&case.id),
+            crate::audit::Outcome::Success,
+            Some(facts),
+        ),
+    )?;
+    Ok(current(conn, &case.id)?)
+}

@@ -11,6 +11,8 @@
 //!   collapse a flood (Komek itself acts: no staff actor; the timeline records it).
 //! - [`taking`]: acknowledge, assign. [`overrides`]: override triage. [`contact`]: safe-contact record and
 //!   SMS to the contact. [`deadline`]: the missed-acknowledgement mark.
+//! - [`status`]: the status workflow as a pure state machine; [`workflow`]: change status, approve or
+//!   reject a child case's closure. [`notes`]: append-only notes. [`consents`]: consent per purpose.
 //! - [`timeline`]: the leaf that appends events. [`view`]: the queue and one case in full.
 //!
 //! Risk and flags only ever rise automatically (a later message can make a case more urgent, never
@@ -19,12 +21,18 @@
 pub mod consents;
 pub mod contact;
 pub mod deadline;
+pub mod entry;
 pub mod gate;
 pub mod incoming;
+pub mod notes;
 pub mod overrides;
+pub mod profile;
+pub mod status;
 pub mod taking;
+pub mod threading;
 pub mod timeline;
 pub mod view;
+pub mod workflow;
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
@@ -198,6 +206,8 @@ pub struct CaseRow {
     pub closed_at: Option<NaiveDateTime>,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    pub closure_reason: Option<String>,
+    pub merged_into: Option<String>,
 }
 
 impl CaseRow {

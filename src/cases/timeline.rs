@@ -243,11 +243,39 @@ pub fn add_with_body(
     Ok(id)
 }
 
-/// Moves the whole timeline of one case to another (a merge); returns how many events moved.
-pub fn move_all(conn: &mut AnyConnection, from_case: &str, to_case: &str) -> QueryResult<usize> {
-    diesel::update(case_events::table.filter(case_events::case_id.eq(from_case)))
-        .set(case_events::case_id.eq(to_case))
-        .execute(conn)
+/// Moves the whole timeline of one case to another (a merge): each sealed body is opened with the first
+/// case's key and sealed again under the second's. Returns how many events moved.
+pub fn move_all(
+    conn: &mut AnyConnection,
+    crypto: &Crypto,
+    from_case: &str,
+    to_case: &str,
+) -> Result<usize, TimelineError> {
+    let key_of = |conn: &mut AnyConnection, case_id: &str| -> Result<_, TimelineError> {
+        let (dek, version): (Vec<u8>, i32) = cases::table
+            .find(case_id)
+            .select((cases::dek_wrapped, cases::key_version))
+            .first(conn)?;
+        Ok(crypto.unwrap_record_key(&dek, version)?)
+    };
+    let (from_key, to_key) = (key_of(conn, from_case)?, key_of(conn, to_case)?);
+    let sealed: Vec<(String, Vec<u8>)> = case_events::table
+        .filter(case_events::case_id.eq(from_case))
+        .filter(case_events::body_enc.is_not_null())
+        .select((case_events::id, case_events::body_enc.assume_not_null()))
+        .load(conn)?;
+    for (id, body) in sealed {
+        let text = from_key.open(body_place(&id), &body)?;
+        let resealed = to_key.seal(body_place(&id), text.expose())?;
+        diesel::update(case_events::table.find(&id))
+            .set(case_events::body_enc.eq(Some(resealed)))
+            .execute(conn)?;
+    }
+    Ok(
+        diesel::update(case_events::table.filter(case_events::case_id.eq(from_case)))
+            .set(case_events::case_id.eq(to_case))
+            .execute(conn)?,
+    )
 }
 
 #[cfg(test)]

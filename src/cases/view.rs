@@ -8,6 +8,7 @@ use diesel::prelude::*;
 use serde::Serialize;
 use serde_json::Value;
 
+use super::timeline::body_place as timeline_body_place;
 use super::{CaseRow, parse_types};
 use crate::contacts;
 use crate::contacts::DeclaredContact;
@@ -51,6 +52,10 @@ pub struct CaseSummary {
     pub assignee_id: Option<String>,
     pub sla_due_at: Option<NaiveDateTime>,
     pub acknowledged_at: Option<NaiveDateTime>,
+    /// Why it was closed (or, while a closure is requested, the reason asked for).
+    pub closure_reason: Option<String>,
+    /// The case this one was merged into (closed as a duplicate).
+    pub merged_into: Option<String>,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
 }
@@ -73,6 +78,8 @@ impl From<&CaseRow> for CaseSummary {
             assignee_id: case.assignee_id.clone(),
             sla_due_at: case.sla_due_at,
             acknowledged_at: case.acknowledged_at,
+            closure_reason: case.closure_reason.clone(),
+            merged_into: case.merged_into.clone(),
             created_at: case.created_at,
             updated_at: case.updated_at,
         }
@@ -146,6 +153,8 @@ pub struct TimelineEvent {
     pub actor_user_id: Option<String>,
     pub report_id: Option<String>,
     pub data: Option<Value>,
+    /// The free text staff wrote with it (a note, a reason), for anyone who may open the case.
+    pub text: Option<String>,
     pub created_at: NaiveDateTime,
 }
 
@@ -190,6 +199,10 @@ pub struct CaseDetail {
     /// Numbers declared on the web form with this case's reports (unverified); only for callers who may
     /// see the reporter's identity, empty otherwise.
     pub declared_contacts: Vec<Declared>,
+    /// The victim profile (`cases::profile::load` fills it in).
+    pub profile: Option<super::profile::Profile>,
+    /// The current consent per purpose recorded for the case.
+    pub consents: Vec<super::consents::Current>,
 }
 
 /// Errors while building a view.
@@ -238,7 +251,21 @@ pub fn detail(
     case: &CaseRow,
     shows_reporter: bool,
 ) -> Result<CaseDetail, ViewError> {
-    let timeline = case_events::table
+    let (dek, version): (Vec<u8>, i32) = cases::table
+        .find(&case.id)
+        .select((cases::dek_wrapped, cases::key_version))
+        .first(conn)?;
+    let case_key = crypto.unwrap_record_key(&dek, version)?;
+    type EventRow = (
+        String,
+        String,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<Vec<u8>>,
+        NaiveDateTime,
+    );
+    let events: Vec<EventRow> = case_events::table
         .filter(case_events::case_id.eq(&case.id))
         .order(case_events::id.asc())
         .select((
@@ -247,28 +274,31 @@ pub fn detail(
             case_events::actor_user_id,
             case_events::report_id,
             case_events::data,
+            case_events::body_enc,
             case_events::created_at,
         ))
-        .load::<(
-            String,
-            String,
-            Option<String>,
-            Option<String>,
-            Option<String>,
-            NaiveDateTime,
-        )>(conn)?
-        .into_iter()
-        .map(
-            |(id, kind, actor_user_id, report_id, data, created_at)| TimelineEvent {
-                id,
-                kind,
-                actor_user_id,
-                report_id,
-                data: data.and_then(|d| serde_json::from_str(&d).ok()),
-                created_at,
-            },
-        )
-        .collect();
+        .load(conn)?;
+    let mut timeline = Vec::with_capacity(events.len());
+    for (id, kind, actor_user_id, report_id, data, body, created_at) in events {
+        let text = match body {
+            Some(sealed) => Some(
+                case_key
+                    .open_string(timeline_body_place(&id), &sealed)?
+                    .expose()
+                    .clone(),
+            ),
+            None => None,
+        };
+        timeline.push(TimelineEvent {
+            id,
+            kind,
+            actor_user_id,
+            report_id,
+            data: data.and_then(|d| serde_json::from_str(&d).ok()),
+            text,
+            created_at,
+        });
+    }
     let rows = reports::table
         .filter(reports::case_id.eq(&case.id))
         .order(reports::id.asc())
@@ -314,6 +344,8 @@ pub fn detail(
         reports: shown,
         reporter,
         declared_contacts,
+        profile: None,
+        consents: super::consents::current(conn, &case.id)?,
     })
 }
 

@@ -95,6 +95,8 @@ diesel::table! {
         created_at -> Timestamp,
         updated_at -> Timestamp,
         sla_notified_at -> Nullable<Timestamp>,
+        closure_reason -> Nullable<Text>,
+        merged_into -> Nullable<Text>,
     }
 }
 
@@ -283,6 +285,26 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    case_profiles (case_id) {
+        case_id -> Text,
+        organization_id -> Text,
+        sex -> Nullable<Text>,
+        age_band -> Nullable<Text>,
+        birth_year -> Nullable<Integer>,
+        citizenship -> Nullable<Text>,
+        languages -> Text,
+        trafficking_status -> Nullable<Text>,
+        means_of_control -> Text,
+        exploitation_country -> Nullable<Text>,
+        exploitation_region_enc -> Nullable<Binary>,
+        recruitment -> Text,
+        name_enc -> Nullable<Binary>,
+        updated_by -> Nullable<Text>,
+        updated_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(users -> organizations (organization_id));
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(refresh_tokens -> sessions (session_id));
@@ -314,4 +336,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     calls,
     duty_rosters,
     call_recordings,
+    case_profiles,
 );

@@ -42,6 +42,8 @@ pub enum CaseNotice {
     SlaBreach,
     /// The case was assigned to this user.
     Assigned,
+    /// A child case's closure awaits a supervisor (supervisors and child-protection focal points).
+    ClosureRequested,
 }
 
 impl CaseNotice {
@@ -52,6 +54,7 @@ impl CaseNotice {
             CaseNotice::Child => "case_child",
             CaseNotice::SlaBreach => "sla_breach",
             CaseNotice::Assigned => "case_assigned",
+            CaseNotice::ClosureRequested => "case_closure_requested",
         }
     }
 
@@ -62,6 +65,7 @@ impl CaseNotice {
             CaseNotice::Child => Event::FocalPoint,
             CaseNotice::SlaBreach => Event::NotAcknowledged,
             CaseNotice::Assigned => Event::Assigned,
+            CaseNotice::ClosureRequested => Event::FocalPoint,
         }
     }
 
@@ -72,6 +76,7 @@ impl CaseNotice {
             CaseNotice::Child,
             CaseNotice::SlaBreach,
             CaseNotice::Assigned,
+            CaseNotice::ClosureRequested,
         ]
         .into_iter()
         .find(|n| n.topic() == topic)
@@ -95,6 +100,13 @@ pub fn notify_case(
         CaseNotice::Critical => recipients::resolve(conn, &organization_id, Topic::CaseCritical)?,
         CaseNotice::Child => recipients::resolve(conn, &organization_id, Topic::CaseChild)?,
         CaseNotice::SlaBreach => recipients::resolve(conn, &organization_id, Topic::SlaBreach)?,
+        CaseNotice::ClosureRequested => {
+            let mut ids = recipients::resolve(conn, &organization_id, Topic::SlaBreach)?;
+            ids.extend(recipients::resolve(conn, &organization_id, Topic::CaseChild)?);
+            ids.sort();
+            ids.dedup();
+            ids
+        }
         CaseNotice::Assigned => match assignee {
             Some(user) => users::table
                 .filter(users::id.eq(user))
@@ -107,11 +119,13 @@ pub fn notify_case(
     };
     let urgency = match notice {
         CaseNotice::Critical | CaseNotice::SlaBreach => Urgency::Critical,
-        CaseNotice::Child | CaseNotice::Assigned => Urgency::from_risk(&risk),
+        CaseNotice::Child | CaseNotice::Assigned | CaseNotice::ClosureRequested => Urgency::from_risk(&risk),
     };
-    // An assignment can happen more than once (reassigned back): key it by time as well.
+    // An assignment or a closure request can happen more than once: key it by time as well.
     let occurrence = match notice {
-        CaseNotice::Assigned => format!(":{}", Utc::now().timestamp_micros()),
+        CaseNotice::Assigned | CaseNotice::ClosureRequested => {
+            format!(":{}", Utc::now().timestamp_micros())
+        }
         _ => String::new(),
     };
     // Nobody to tell (no staff account yet, all disabled): still write one row without a recipient. The

@@ -212,17 +212,28 @@ pub fn record_safe_contact(
     let Some(contact_id) = case_contact(conn, case_id)? else {
         return Ok(None);
     };
+    record_for_contact(conn, crypto, &contact_id, record)?;
+    Ok(Some(contact_id))
+}
+
+/// Records (replaces) the safe-contact preferences of a contact.
+pub fn record_for_contact(
+    conn: &mut AnyConnection,
+    crypto: &Crypto,
+    contact_id: &str,
+    record: &SafeContact,
+) -> Result<(), SmsError> {
     let (dek, version): (Vec<u8>, i32) = contacts::table
-        .find(&contact_id)
+        .find(contact_id)
         .select((contacts::dek_wrapped, contacts::key_version))
         .first(conn)?;
     let key = crypto.unwrap_record_key(&dek, version)?;
     let plain = serde_json::to_vec(record).map_err(|_| SmsError::Corrupt("safe contact"))?;
-    let sealed = key.seal(safe_contact_place(&contact_id), &plain)?;
-    diesel::update(contacts::table.find(&contact_id))
+    let sealed = key.seal(safe_contact_place(contact_id), &plain)?;
+    diesel::update(contacts::table.find(contact_id))
         .set(contacts::safe_contact_enc.eq(Some(sealed)))
         .execute(conn)?;
-    Ok(Some(contact_id))
+    Ok(())
 }
 
 fn case_contact(conn: &mut AnyConnection, case_id: &str) -> QueryResult<Option<String>> {

@@ -105,3 +105,15 @@ pub fn enqueue(conn: &mut AnyConnection, message: &NewMessage<'_>) -> QueryResul
         Err(e) => Err(e),
     }
 }
+
+/// Withdraws the emails about a case still waiting to go out (the case was closed: nobody needs telling any
+/// more). SMS to the contact are left alone. Returns how many were withdrawn.
+pub fn withdraw_case_emails(conn: &mut AnyConnection, case_id: &str) -> QueryResult<usize> {
+    diesel::delete(
+        outbox::table
+            .filter(outbox::case_id.eq(case_id))
+            .filter(outbox::kind.eq(Channel::Email.as_str()))
+            .filter(outbox::status.eq("pending")),
+    )
+    .execute(conn)
+}

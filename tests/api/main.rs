@@ -9,6 +9,7 @@ mod audit;
 mod auth;
 mod backup;
 mod cases;
+mod casework;
 mod cli;
 mod durability;
 mod health;

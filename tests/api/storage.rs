@@ -200,6 +200,7 @@ async fn the_schema_module_matches_the_migrated_tables(backend: Backend) {
         "calls",
         "duty_rosters",
         "call_recordings",
+        "case_profiles",
     ]
     .into_iter()
     .map(String::from)

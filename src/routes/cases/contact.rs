@@ -18,14 +18,15 @@ use crate::state::AppState;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(super) struct WindowBody {
+pub(crate) struct WindowBody {
     from: String,
     to: String,
 }
 
+/// A safe-contact record as the API takes it.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(super) struct SafeContactBody {
+pub(crate) struct SafeContactBody {
     sms: bool,
     #[serde(default)]
     windows: Vec<WindowBody>,
@@ -43,6 +44,34 @@ fn parse_time(raw: &str) -> Result<NaiveTime, ApiError> {
     })
 }
 
+impl SafeContactBody {
+    /// The record, checked, as recorded now by `user_id`.
+    pub(crate) fn into_record(self, user_id: &str) -> Result<SafeContact, ApiError> {
+        let windows = self
+            .windows
+            .iter()
+            .map(|w| {
+                Ok(Window {
+                    from: parse_time(&w.from)?,
+                    to: parse_time(&w.to)?,
+                })
+            })
+            .collect::<Result<Vec<_>, ApiError>>()?;
+        let record = SafeContact {
+            sms: self.sms,
+            windows,
+            utc_offset_minutes: self.utc_offset_minutes,
+            wording: self.wording.trim().to_owned(),
+            recorded_by: user_id.to_owned(),
+            recorded_at: Utc::now().naive_utc(),
+        };
+        record
+            .validate()
+            .map_err(|message| ApiError::new(ErrorCode::InvalidSafeContact, message))?;
+        Ok(record)
+    }
+}
+
 pub(super) async fn put_safe_contact(
     auth: Authorized<ManageSafeContact>,
     state: web::Data<AppState>,
@@ -51,28 +80,7 @@ pub(super) async fn put_safe_contact(
 ) -> Result<HttpResponse, ApiError> {
     let staff = auth.staff;
     let case = path.into_inner();
-    let body = body.into_inner();
-    let windows = body
-        .windows
-        .iter()
-        .map(|w| {
-            Ok(Window {
-                from: parse_time(&w.from)?,
-                to: parse_time(&w.to)?,
-            })
-        })
-        .collect::<Result<Vec<_>, ApiError>>()?;
-    let record = SafeContact {
-        sms: body.sms,
-        windows,
-        utc_offset_minutes: body.utc_offset_minutes,
-        wording: body.wording.trim().to_owned(),
-        recorded_by: staff.user_id.clone(),
-        recorded_at: Utc::now().naive_utc(),
-    };
-    record
-        .validate()
-        .map_err(|message| ApiError::new(ErrorCode::InvalidSafeContact, message))?;
+    let record = body.into_inner().into_record(&staff.user_id)?;
     let crypto = state.crypto.clone();
     let actor = staff.clone();
     let case_id = cases::perform(&state.db, &staff, move |conn| {

@@ -7,16 +7,21 @@
 //!   the id or the `KMK-` reference).
 //! - [`taking`]: `POST /api/v1/cases/{id}/acknowledge`, `/assign`, `/triage-override`.
 //! - [`contact`]: `PUT /api/v1/cases/{id}/safe-contact`, `POST /api/v1/cases/{id}/sms`.
+//! - [`workflow`]: `POST /api/v1/cases/{id}/status`, `/closure/approve`, `/closure/reject`, `/notes`.
+//! - [`threading`]: `POST /api/v1/cases/{id}/merge {"into"}` (moving one report: `routes::reports`).
 
 mod contact;
 mod read;
 mod taking;
+mod threading;
+mod workflow;
 
 use actix_web::http::Method;
 
 use super::registry::Routes;
 use crate::auth::permissions::{
-    AcknowledgeCase, AssignCase, ManageSafeContact, OverrideTriage, ReadCases, SendContactSms,
+    AcknowledgeCase, ApproveChildCaseClosure, AssignCase, ManageSafeContact, OverrideTriage, ReadCases,
+    SendContactSms, UpdateCase,
 };
 
 /// Registers the case routes.
@@ -40,4 +45,25 @@ pub fn register(r: &mut Routes<'_>) {
         contact::put_safe_contact,
     );
     r.guarded::<SendContactSms, _, _>(Method::POST, "/api/v1/cases/{id}/sms", contact::send_sms);
+    r.guarded::<UpdateCase, _, _>(Method::POST, "/api/v1/cases/{id}/status", workflow::change_status);
+    r.guarded::<ApproveChildCaseClosure, _, _>(
+        Method::POST,
+        "/api/v1/cases/{id}/closure/approve",
+        workflow::approve_closure,
+    );
+    r.guarded::<ApproveChildCaseClosure, _, _>(
+        Method::POST,
+        "/api/v1/cases/{id}/closure/reject",
+        workflow::reject_closure,
+    );
+    r.guarded::<UpdateCase, _, _>(Method::POST, "/api/v1/cases/{id}/notes", workflow::add_note);
+    r.guarded::<UpdateCase, _, _>(Method::POST, "/api/v1/cases/{id}/merge", threading::merge);
+    r.guarded::<UpdateCase, _, _>(Method::PATCH, "/api/v1/cases/{id}/profile", workflow::set_profile);
+    r.guarded::<UpdateCase, _, _>(
+        Method::PUT,
+        "/api/v1/cases/{id}/consents/{purpose}",
+        workflow::set_consent,
+    );
 }
+
+pub(crate) use contact::SafeContactBody;

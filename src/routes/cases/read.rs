@@ -10,6 +10,7 @@ use crate::audit::{self, Outcome};
 use crate::auth::Authorized;
 use crate::auth::permissions::ReadCases;
 use crate::auth::policy;
+use crate::cases::status::Status;
 use crate::cases::view::{self, CaseFilter, CaseSummary};
 use crate::cases::{self, gate};
 use crate::domain::Role;
@@ -27,8 +28,6 @@ pub(super) struct ListQuery {
     limit: Option<i64>,
 }
 
-const STATUSES: [&str; 5] = ["open", "in_progress", "referred", "closure_requested", "closed"];
-
 pub(super) async fn list_cases(
     auth: Authorized<ReadCases>,
     state: web::Data<AppState>,
@@ -36,11 +35,12 @@ pub(super) async fn list_cases(
 ) -> Result<HttpResponse, ApiError> {
     let query = query.into_inner();
     if let Some(status) = &query.status
-        && !STATUSES.contains(&status.as_str())
+        && Status::parse(status).is_none()
     {
+        let names: Vec<&str> = Status::ALL.iter().map(|s| s.as_str()).collect();
         return Err(ApiError::new(
             ErrorCode::InvalidStatus,
-            format!("status must be one of {}", STATUSES.join(", ")),
+            format!("status must be one of {}", names.join(", ")),
         ));
     }
     if let Some(risk) = &query.risk {
@@ -112,7 +112,9 @@ pub(super) async fn read_case(
                 Some(details),
             ),
         )?;
-        Ok(view::detail(conn, &crypto, &opened.case, full)?)
+        let mut detail = view::detail(conn, &crypto, &opened.case, full)?;
+        detail.profile = cases::profile::load(conn, &crypto, &opened.case.id, full)?;
+        Ok(detail)
     })
     .await?;
     Ok(HttpResponse::Ok().json(detail))
