@@ -7,7 +7,8 @@
 //! - [`domain`]: types valid by construction; [`sensitive`]: a wrapper that never prints personal data.
 //! - [`crypto`]: envelope encryption of personal data and the blind index.
 //! - [`accounts`]: organizations and staff accounts; [`bootstrap`]: the first start.
-//! - [`channels`]: provider endpoints; [`intake`]: storing and processing reports; [`contacts`]: who
+//! - [`channels`]: provider endpoints; [`reports`]: the one store of reports (insert, seal, open);
+//!   [`intake`]: storing SMS and processing reports; [`contacts`]: who
 //!   reached out; [`cases`]: cases and their timeline; [`triage`]: the first read of a report;
 //!   [`outbox`]: notifications written with the event that causes them; [`notify`]: who is told what,
 //!   email templates and backends, the outbox worker, the deadline watch, outbound SMS to contacts;
@@ -43,6 +44,7 @@ pub mod notify;
 pub mod ops_cli;
 pub mod outbox;
 pub mod prometheus;
+pub mod reports;
 pub mod routes;
 pub mod sensitive;
 pub mod startup;

@@ -85,3 +85,13 @@ pub fn find_by_slug(conn: &mut AnyConnection, slug: &OrgSlug) -> Result<Organiza
 pub fn count(conn: &mut AnyConnection) -> Result<i64, AccountError> {
     Ok(organizations::table.count().get_result(conn)?)
 }
+
+/// The organization's country, for reading national phone formats (`None` when it has none, or an
+/// unreadable one).
+pub fn country(conn: &mut AnyConnection, organization_id: &str) -> QueryResult<Option<CountryCode>> {
+    let country: Option<String> = organizations::table
+        .find(organization_id)
+        .select(organizations::country)
+        .first(conn)?;
+    Ok(country.and_then(|c| CountryCode::parse(&c).ok()))
+}

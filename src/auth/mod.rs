@@ -9,44 +9,31 @@
 //! - [`login`]: password + second factor, throttled by [`limiter`]; [`password_policy`] for new passwords.
 //! - [`rotation`]: `komek keys rotate` (JWT signing keys, data key-encryption keys with re-wrapping).
 //!
-//! Every failure answers the JSON error envelope with a stable code; nothing here logs a password, token,
-//! code, email or IP address.
+//! Every failure is a `crate::error::ApiError` (the one error envelope, stable codes); nothing here logs a
+//! password, token, code, email or IP address.
 //!
-//! # A case handler, as intake will write it
+//! # A case handler
+//!
+//! Case routes take the permission as their first argument and run one case action through
+//! `cases::perform`, which opens the transaction, lets the case gate (`cases::gate`) apply
+//! [`policy::case_access`] and audits a refusal:
 //!
 //! ```text
-//! async fn read_case(
-//!     auth: Authorized<permissions::ReadCases>,      // first argument: 401 / 403 handled for you
+//! async fn acknowledge(
+//!     auth: Authorized<permissions::AcknowledgeCase>,   // first argument: 401 / 403 handled for you
 //!     state: web::Data<AppState>,
-//!     id: web::Path<String>,
+//!     path: web::Path<String>,
 //! ) -> Result<HttpResponse, ApiError> {
-//!     let staff = auth.staff;
-//!     let org = staff.organization_id.clone();
-//!     // write_as: one transaction, scoped for PostgreSQL row-level security; the audit entry commits with
-//!     // the read, or neither happens.
-//!     let answer = state.db.write_as(&org, move |conn| {
-//!         let Some(case) = load_case(conn, &staff.organization_id, &id)? else { return Ok(None) };
-//!         let facts = policy::CaseFacts {
-//!             organization_id: &case.organization_id,
-//!             child_victim: case.child_victim,
-//!             assignee_id: case.assignee_id.as_deref(),
-//!         };
-//!         let access = policy::case_access(&staff, &facts);
-//!         let outcome = if access.allows_read() { Outcome::Success } else { Outcome::Denied };
-//!         if access != CaseAccess::NotFound {
-//!             // Record a denial too — and return Ok, so that the entry is committed.
-//!             audit::record(conn, &staff.audit("case_read", Some("case"), Some(&case.id), outcome,
-//!                 Some(json!({ "view": format!("{access:?}") }))))?;
-//!         }
-//!         Ok(Some((access, case)))
-//!     }).await?;
-//!     match answer {
-//!         None | Some((CaseAccess::NotFound, _)) => Err(ApiError::not_found("case")),
-//!         Some((CaseAccess::Forbidden, _)) => Err(ApiError::Forbidden("child cases need child-protection training".into())),
-//!         Some((access, case)) => Ok(HttpResponse::Ok().json(view(case, access.shows_reporter()))),
-//!     }
+//!     let (staff, case) = (auth.staff, path.into_inner());
+//!     let actor = staff.clone();
+//!     let done = cases::perform(&state.db, &staff, move |conn| {
+//!         cases::taking::acknowledge(conn, &actor, &case)   // gate, row, timeline, audit: one transaction
+//!     })
+//!     .await?;
+//!     Ok(HttpResponse::Ok().json(done))
 //! }
-//! // Registered in src/routes/mod.rs: r.guarded::<ReadCases, _, _>(Method::GET, "/api/v1/cases/{id}", read_case);
+//! // Registered in src/routes/cases/mod.rs:
+//! // r.guarded::<AcknowledgeCase, _, _>(Method::POST, "/api/v1/cases/{id}/acknowledge", acknowledge);
 //! ```
 
 pub mod cookies;

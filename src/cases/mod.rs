@@ -1,29 +1,168 @@
-//! Cases: the victim-assistance case a report opens or joins, its public reference, and its timeline of
-//! events. Risk and flags only ever rise automatically (a later message can make a case more urgent, never
+//! Cases: the victim-assistance case a report opens or joins. This module owns every change to a case —
+//! nothing else updates `cases` or inserts `case_events` (a test scans the source for it). Each action is
+//! one plain function taking a connection (inside the caller's write transaction), the acting staff member
+//! and typed input; it checks the case gate, changes the row, appends to the timeline, writes the audit
+//! entry and the outbox rows, all in that one transaction. The API, the console, the command line and the
+//! workers call these functions; run a staff action through [`perform`], which also audits a refusal.
+//!
+//! - [`gate`]: who may open or change a case (another organization's: not found; a child case without
+//!   training: `case_forbidden`, the same everywhere).
+//! - [`incoming`]: what a new report does — open a case, join the contact's open case and raise its risk,
+//!   collapse a flood (Komek itself acts: no staff actor; the timeline records it).
+//! - [`taking`]: acknowledge, assign. [`overrides`]: override triage. [`contact`]: safe-contact record and
+//!   SMS to the contact. [`deadline`]: the missed-acknowledgement mark.
+//! - [`timeline`]: the leaf that appends events. [`view`]: the queue and one case in full.
+//!
+//! Risk and flags only ever rise automatically (a later message can make a case more urgent, never
 //! less); lowering them is an operator's override with a reason.
 
+pub mod contact;
+pub mod deadline;
+pub mod gate;
+pub mod incoming;
 pub mod overrides;
+pub mod taking;
+pub mod timeline;
 pub mod view;
 
-use chrono::{Duration, NaiveDateTime, Utc};
+use chrono::NaiveDateTime;
 use diesel::prelude::*;
-use serde_json::{Value, json};
 
-use crate::accounts::is_unique_violation;
-use crate::crypto::{Crypto, CryptoError};
-use crate::db::AnyConnection;
-use crate::db::schema::{case_events, cases};
-use crate::domain::CaseRef;
-use crate::notify;
-use crate::triage::{ExploitationType, RiskLevel, Triage};
+pub use gate::Opened;
+pub use incoming::{Opening, effective_flags, effective_risk, open_case_of_contact};
+pub use timeline::{Event, EventKind};
 
-/// Errors of the case store.
+use crate::audit::{self, Outcome};
+use crate::auth::Staff;
+use crate::crypto::CryptoError;
+use crate::db::schema::cases;
+use crate::db::{Db, DbError};
+use crate::error::{ApiError, ErrorCode};
+use crate::triage::{ExploitationType, RiskLevel};
+
+/// Why a case action did not happen. Nothing was changed (the transaction rolls back).
 #[derive(Debug, thiserror::Error)]
 pub enum CaseError {
+    /// No such record in the caller's organization — or one the caller may not know about.
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// The case gate refused: the case exists, but this caller may not open or change it. [`perform`]
+    /// audits the refusal (as `action`, outcome denied).
+    #[error("this case may be opened or changed only by child-protection trained staff or supervisors")]
+    Forbidden { case_id: String, action: &'static str },
+    /// The input is invalid or the case's state does not allow the action.
+    #[error("{message}")]
+    Refused {
+        code: ErrorCode,
+        message: String,
+        details: Option<serde_json::Value>,
+    },
     #[error(transparent)]
     Crypto(#[from] CryptoError),
     #[error(transparent)]
-    Query(#[from] diesel::result::Error),
+    Db(#[from] DbError),
+    #[error(transparent)]
+    Audit(#[from] audit::AuditError),
+}
+
+impl CaseError {
+    /// A refusal with its code and the code's meaning as message.
+    pub fn refused(code: ErrorCode) -> Self {
+        CaseError::refused_with(code, code.meaning())
+    }
+
+    /// A refusal with its code and a message.
+    pub fn refused_with(code: ErrorCode, message: impl Into<String>) -> Self {
+        CaseError::Refused {
+            code,
+            message: message.into(),
+            details: None,
+        }
+    }
+
+    /// True when the database could not be reached or was too busy.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, CaseError::Db(e) if e.is_unavailable())
+    }
+}
+
+impl From<diesel::result::Error> for CaseError {
+    fn from(err: diesel::result::Error) -> Self {
+        CaseError::Db(err.into())
+    }
+}
+
+impl From<timeline::TimelineError> for CaseError {
+    fn from(err: timeline::TimelineError) -> Self {
+        match err {
+            timeline::TimelineError::Crypto(e) => CaseError::Crypto(e),
+            timeline::TimelineError::Query(e) => e.into(),
+        }
+    }
+}
+
+impl From<crate::reports::ReportError> for CaseError {
+    fn from(err: crate::reports::ReportError) -> Self {
+        match err {
+            crate::reports::ReportError::Crypto(e) => CaseError::Crypto(e),
+            crate::reports::ReportError::Query(e) => e.into(),
+        }
+    }
+}
+
+impl From<crate::contacts::ContactError> for CaseError {
+    fn from(err: crate::contacts::ContactError) -> Self {
+        match err {
+            crate::contacts::ContactError::Crypto(e) => CaseError::Crypto(e),
+            crate::contacts::ContactError::Query(e) => e.into(),
+        }
+    }
+}
+
+impl From<CaseError> for ApiError {
+    fn from(err: CaseError) -> Self {
+        match err {
+            CaseError::NotFound(what) => ApiError::not_found(what),
+            CaseError::Forbidden { .. } => ApiError::case_forbidden(),
+            CaseError::Refused {
+                code,
+                message,
+                details,
+            } => {
+                let answer = ApiError::new(code, message);
+                match details {
+                    Some(details) => answer.with_details(details),
+                    None => answer,
+                }
+            }
+            CaseError::Crypto(e) => e.into(),
+            CaseError::Db(e) => e.into(),
+            CaseError::Audit(e) => e.into(),
+        }
+    }
+}
+
+/// Runs one staff action on cases in one write transaction scoped to the actor's organization. When the
+/// case gate refuses ([`CaseError::Forbidden`]), the action's transaction rolls back and the refusal is
+/// audited in a transaction of its own, so it is on record even though nothing else happened.
+pub async fn perform<T, F>(db: &Db, staff: &Staff, action: F) -> Result<T, CaseError>
+where
+    F: FnOnce(&mut crate::db::AnyConnection) -> Result<T, CaseError> + Send + 'static,
+    T: Send + 'static,
+{
+    let result = db.write_as(&staff.organization_id, action).await;
+    if let Err(CaseError::Forbidden { case_id, action }) = &result {
+        let (staff, case_id, action) = (staff.clone(), case_id.clone(), *action);
+        db.write_as(&staff.organization_id.clone(), move |conn| {
+            audit::record(
+                conn,
+                &staff.audit(action, Some("case"), Some(&case_id), Outcome::Denied, None),
+            )
+            .map_err(CaseError::from)
+        })
+        .await?;
+    }
+    result
 }
 
 /// Sort rank of a risk level in the queue (most urgent first).
@@ -70,6 +209,11 @@ impl CaseRow {
     pub fn types(&self) -> Vec<ExploitationType> {
         parse_types(&self.exploitation_types)
     }
+
+    /// The case's identity for a timeline event.
+    pub fn event(&self, kind: EventKind) -> Event<'_> {
+        Event::new(&self.id, &self.organization_id, kind)
+    }
 }
 
 /// Parses the comma-separated stored exploitation types (unknown names are skipped).
@@ -81,203 +225,11 @@ pub(crate) fn join_types(types: &[ExploitationType]) -> String {
     types.iter().map(|t| t.as_str()).collect::<Vec<_>>().join(",")
 }
 
-/// How a new case is opened.
-#[derive(Debug, Clone)]
-pub struct Opening<'a> {
-    pub organization_id: &'a str,
-    pub contact_id: Option<&'a str>,
-    pub triage: &'a Triage,
-    /// The IVR's silent path: nobody may call back by voice.
-    pub silent: bool,
-    /// Hash of the web form's private follow-up code, when the report came from the form.
-    pub follow_up_code_hash: Option<String>,
-    /// How long a critical case may wait for an acknowledgement.
-    pub critical_ack_deadline: Duration,
-}
-
-/// Appends an event to a case's timeline.
-pub fn add_event(
-    conn: &mut AnyConnection,
-    case: (&str, &str),
-    kind: &str,
-    actor_user_id: Option<&str>,
-    report_id: Option<&str>,
-    data: Option<Value>,
-) -> QueryResult<()> {
-    let (case_id, organization_id) = case;
-    diesel::insert_into(case_events::table)
-        .values((
-            case_events::id.eq(uuid::Uuid::now_v7().to_string()),
-            case_events::case_id.eq(case_id),
-            case_events::organization_id.eq(organization_id),
-            case_events::kind.eq(kind),
-            case_events::actor_user_id.eq(actor_user_id),
-            case_events::report_id.eq(report_id),
-            case_events::data.eq(data.map(|d| d.to_string())),
-            case_events::created_at.eq(Utc::now().naive_utc()),
-        ))
-        .execute(conn)?;
-    Ok(())
-}
-
-/// Opens a case with a fresh reference; returns its id and reference.
-pub fn open(
-    conn: &mut AnyConnection,
-    crypto: &Crypto,
-    opening: &Opening<'_>,
-) -> Result<(String, CaseRef), CaseError> {
-    let id = uuid::Uuid::now_v7().to_string();
-    let (_, wrapped) = crypto.new_record_key()?;
-    let now = Utc::now().naive_utc();
-    let triage = opening.triage;
-    let risk = effective_risk(triage);
-    let sla_due_at = (risk == RiskLevel::Critical).then(|| now + opening.critical_ack_deadline);
-    // References are random: on the rare collision, draw again.
-    for _ in 0..8 {
-        let reference = CaseRef::generate();
-        let inserted = conn.transaction(|conn| {
-            diesel::insert_into(cases::table)
-                .values((
-                    cases::id.eq(&id),
-                    cases::organization_id.eq(opening.organization_id),
-                    cases::reference.eq(reference.as_str()),
-                    cases::status.eq("open"),
-                    cases::risk.eq(risk.as_str()),
-                    cases::risk_rank.eq(risk_rank(risk)),
-                    cases::exploitation_types.eq(join_types(&triage.exploitation_types)),
-                    cases::child_victim.eq(triage.child_victim),
-                    cases::shelter_needed.eq(triage.shelter_needed),
-                    cases::silent.eq(opening.silent),
-                    cases::language.eq(triage.language.primary.as_str()),
-                    cases::contact_id.eq(opening.contact_id),
-                    cases::follow_up_code_hash.eq(&opening.follow_up_code_hash),
-                    cases::dek_wrapped.eq(&wrapped.bytes),
-                    cases::key_version.eq(wrapped.version),
-                    cases::sla_due_at.eq(sla_due_at),
-                    cases::created_at.eq(now),
-                    cases::updated_at.eq(now),
-                ))
-                .execute(conn)
-        });
-        match inserted {
-            Ok(_) => {
-                add_event(conn, (&id, opening.organization_id), "opened", None, None, None)?;
-                let critical = risk == RiskLevel::Critical;
-                notify_urgency(conn, &id, critical, triage.child_victim)?;
-                return Ok((id, reference));
-            }
-            Err(e) if is_unique_violation(&e) => continue,
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Err(CaseError::Query(diesel::result::Error::RollbackTransaction))
-}
-
-/// Risk after the case rules: a child case is at least high (DESIGN §8).
-pub fn effective_risk(triage: &Triage) -> RiskLevel {
-    effective_flags(triage.risk, triage.child_victim)
-}
-
-/// `risk`, raised to high for a child case.
-pub fn effective_flags(risk: RiskLevel, child_victim: bool) -> RiskLevel {
-    if child_victim {
-        risk.max(RiskLevel::High)
-    } else {
-        risk
-    }
-}
-
-/// The open (not closed) case of a contact, if any.
-pub fn open_case_of_contact(
-    conn: &mut AnyConnection,
-    organization_id: &str,
-    contact_id: &str,
-) -> QueryResult<Option<CaseRow>> {
+/// Loads a case row by id (no access decision: for Komek's own actions).
+pub fn load(conn: &mut crate::db::AnyConnection, case_id: &str) -> QueryResult<Option<CaseRow>> {
     cases::table
-        .filter(cases::organization_id.eq(organization_id))
-        .filter(cases::contact_id.eq(contact_id))
-        .filter(cases::status.ne("closed"))
-        .order(cases::created_at.desc())
+        .find(case_id)
         .select(CaseRow::as_select())
         .first(conn)
         .optional()
-}
-
-/// Raises a case's risk and flags to include a new triage result; records what changed and notifies when
-/// the case became critical or a child case. Returns true when anything changed.
-pub fn escalate(
-    conn: &mut AnyConnection,
-    case: &CaseRow,
-    triage: &Triage,
-    report_id: &str,
-    critical_ack_deadline: Duration,
-) -> QueryResult<bool> {
-    let old_risk = case.risk_level();
-    let new_risk = old_risk.max(effective_risk(triage));
-    let mut types = case.types();
-    for t in &triage.exploitation_types {
-        if !types.contains(t) {
-            types.push(*t);
-        }
-    }
-    types.sort();
-    let child = case.child_victim || triage.child_victim;
-    let shelter = case.shelter_needed || triage.shelter_needed;
-    let changed = new_risk != old_risk
-        || child != case.child_victim
-        || shelter != case.shelter_needed
-        || types != case.types();
-    if !changed {
-        return Ok(false);
-    }
-    let now = Utc::now().naive_utc();
-    let became_critical = new_risk == RiskLevel::Critical && old_risk != RiskLevel::Critical;
-    let sla_due_at = if became_critical {
-        Some(now + critical_ack_deadline)
-    } else {
-        case.sla_due_at
-    };
-    diesel::update(cases::table.find(&case.id))
-        .set((
-            cases::risk.eq(new_risk.as_str()),
-            cases::risk_rank.eq(risk_rank(new_risk)),
-            cases::exploitation_types.eq(join_types(&types)),
-            cases::child_victim.eq(child),
-            cases::shelter_needed.eq(shelter),
-            cases::sla_due_at.eq(sla_due_at),
-            cases::updated_at.eq(now),
-        ))
-        .execute(conn)?;
-    add_event(
-        conn,
-        (&case.id, &case.organization_id),
-        "escalated",
-        None,
-        Some(report_id),
-        Some(json!({
-            "risk": { "from": old_risk.as_str(), "to": new_risk.as_str() },
-            "child_victim": { "from": case.child_victim, "to": child },
-            "shelter_needed": { "from": case.shelter_needed, "to": shelter },
-        })),
-    )?;
-    let newly_child = child && !case.child_victim;
-    notify_urgency(conn, &case.id, became_critical, newly_child)?;
-    Ok(true)
-}
-
-/// Writes the outbox rows (one per recipient, see `notify::recipients`) for a case that is (or just
-/// became) critical or a child case.
-pub(crate) fn notify_urgency(
-    conn: &mut AnyConnection,
-    case_id: &str,
-    critical: bool,
-    child: bool,
-) -> QueryResult<()> {
-    if critical {
-        notify::notify_case(conn, case_id, notify::CaseNotice::Critical, None)?;
-    }
-    if child {
-        notify::notify_case(conn, case_id, notify::CaseNotice::Child, None)?;
-    }
-    Ok(())
 }

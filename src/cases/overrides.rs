@@ -1,6 +1,6 @@
 //! Operator override of triage: a person changes a case's risk, exploitation types, child flag or shelter
 //! need, with a reason. It is a case event that names who did it and keeps the values it replaced; the
-//! reason (free text that may hold personal data) is encrypted under the case's data key. Overrides that
+//! reason (free text that may hold personal data) is sealed in the event under the case's data key. Overrides that
 //! make a case critical or a child case notify like triage would; a child case stays at least high.
 
 use chrono::{Duration, Utc};
@@ -8,10 +8,15 @@ use diesel::prelude::*;
 use serde::Serialize;
 use serde_json::json;
 
-use super::{CaseError, CaseRow, effective_flags, join_types, notify_urgency, risk_rank};
-use crate::crypto::{Crypto, FieldContext};
+use super::incoming::notify_urgency;
+use super::timeline::{self, EventKind};
+use super::{CaseError, effective_flags, gate, join_types, risk_rank};
+use crate::audit::{self, Outcome};
+use crate::auth::Staff;
+use crate::crypto::Crypto;
 use crate::db::AnyConnection;
-use crate::db::schema::{case_events, cases};
+use crate::db::schema::cases;
+use crate::error::ErrorCode;
 use crate::triage::{ExploitationType, RiskLevel};
 
 /// What an operator asks to change. `None` keeps the current value.
@@ -33,46 +38,21 @@ pub struct TriageValues {
     pub shelter_needed: bool,
 }
 
-/// Why an override was refused.
-#[derive(Debug, thiserror::Error)]
-pub enum OverrideError {
-    #[error("give a reason for the change (1 to 2000 characters)")]
-    NoReason,
-    #[error("nothing would change: the case already has these values")]
-    NothingChanged,
-    #[error("a child case is at least high priority; raise the risk or clear the child flag")]
-    ChildBelowHigh,
-    #[error(transparent)]
-    Case(#[from] CaseError),
-}
-
-impl From<diesel::result::Error> for OverrideError {
-    fn from(err: diesel::result::Error) -> Self {
-        OverrideError::Case(CaseError::Query(err))
-    }
-}
-
-/// The place of an event's encrypted body.
-pub fn event_body_place(event_id: &str) -> FieldContext<'_> {
-    FieldContext {
-        table: "case_events",
-        column: "body_enc",
-        row_id: event_id,
-    }
-}
-
-/// Applies an override to `case` on behalf of `actor_user_id`; returns the values before and after.
-pub fn apply(
+/// Applies an override on behalf of `staff` (who needs `override_triage`); returns the values before and
+/// after. Bad input (no reason, nothing changes, a child case below high) is `invalid_override`.
+pub fn override_triage(
     conn: &mut AnyConnection,
     crypto: &Crypto,
-    case: &CaseRow,
-    actor_user_id: &str,
+    staff: &Staff,
+    case: &str,
     change: &TriageOverride,
     critical_ack_deadline: Duration,
-) -> Result<(TriageValues, TriageValues), OverrideError> {
+) -> Result<Overridden, CaseError> {
+    let case = gate::for_change(conn, staff, case, "case_triage_override")?.case;
+    let invalid = |message: &str| CaseError::refused_with(ErrorCode::InvalidOverride, message);
     let reason = change.reason.trim();
     if reason.is_empty() || reason.chars().count() > 2000 {
-        return Err(OverrideError::NoReason);
+        return Err(invalid("give a reason for the change (1 to 2000 characters)"));
     }
     let before = TriageValues {
         risk: case.risk_level(),
@@ -93,10 +73,12 @@ pub fn apply(
         shelter_needed: change.shelter_needed.unwrap_or(before.shelter_needed),
     };
     if after == before {
-        return Err(OverrideError::NothingChanged);
+        return Err(invalid("nothing would change: the case already has these values"));
     }
     if effective_flags(after.risk, after.child_victim) != after.risk {
-        return Err(OverrideError::ChildBelowHigh);
+        return Err(invalid(
+            "a child case is at least high priority; raise the risk or clear the child flag",
+        ));
     }
     let now = Utc::now().naive_utc();
     let became_critical = after.risk == RiskLevel::Critical && before.risk != RiskLevel::Critical;
@@ -116,28 +98,41 @@ pub fn apply(
             cases::updated_at.eq(now),
         ))
         .execute(conn)?;
-    let (dek, version): (Vec<u8>, i32) = cases::table
-        .find(&case.id)
-        .select((cases::dek_wrapped, cases::key_version))
-        .first(conn)?;
-    let key = crypto.unwrap_record_key(&dek, version).map_err(CaseError::from)?;
-    let event_id = uuid::Uuid::now_v7().to_string();
-    let sealed_reason = key
-        .seal_str(event_body_place(&event_id), reason)
-        .map_err(CaseError::from)?;
-    diesel::insert_into(case_events::table)
-        .values((
-            case_events::id.eq(&event_id),
-            case_events::case_id.eq(&case.id),
-            case_events::organization_id.eq(&case.organization_id),
-            case_events::kind.eq("triage_override"),
-            case_events::actor_user_id.eq(actor_user_id),
-            case_events::data.eq(json!({ "previous": before, "new": after }).to_string()),
-            case_events::body_enc.eq(sealed_reason),
-            case_events::created_at.eq(now),
-        ))
-        .execute(conn)?;
+    let facts = json!({ "previous": before, "new": after });
+    timeline::add_with_body(
+        conn,
+        crypto,
+        &case
+            .event(EventKind::TriageOverride)
+            .by(&staff.user_id)
+            .data(facts.clone()),
+        reason,
+    )?;
+    audit::record(
+        conn,
+        &staff.audit(
+            "case_triage_override",
+            Some("case"),
+            Some(&case.id),
+            Outcome::Success,
+            Some(facts),
+        ),
+    )?;
     let newly_child = after.child_victim && !before.child_victim;
     notify_urgency(conn, &case.id, became_critical, newly_child)?;
-    Ok((before, after))
+    Ok(Overridden {
+        id: case.id,
+        reference: case.reference,
+        previous: before,
+        new: after,
+    })
+}
+
+/// The result of [`override_triage`].
+#[derive(Debug, Clone, Serialize)]
+pub struct Overridden {
+    pub id: String,
+    pub reference: String,
+    pub previous: TriageValues,
+    pub new: TriageValues,
 }

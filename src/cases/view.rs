@@ -13,7 +13,7 @@ use crate::contacts;
 use crate::crypto::{Crypto, CryptoError};
 use crate::db::AnyConnection;
 use crate::db::schema::{case_events, cases, contacts as contacts_table, reports};
-use crate::intake::body_place;
+use crate::reports::body_place;
 
 /// Largest page of a list.
 pub const MAX_PAGE: i64 = 200;
@@ -186,6 +186,15 @@ pub enum ViewError {
     Query(#[from] diesel::result::Error),
     #[error(transparent)]
     Crypto(#[from] CryptoError),
+}
+
+impl From<ViewError> for super::CaseError {
+    fn from(err: ViewError) -> Self {
+        match err {
+            ViewError::Query(q) => q.into(),
+            ViewError::Crypto(c) => c.into(),
+        }
+    }
 }
 
 #[derive(Queryable, Selectable)]

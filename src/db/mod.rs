@@ -8,6 +8,7 @@
 //! `SQLITE_BUSY` when a read transaction tries to upgrade.
 
 pub mod connection;
+pub mod lock;
 pub mod migrate;
 pub mod schema;
 pub mod url;

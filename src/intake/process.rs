@@ -6,14 +6,12 @@
 use std::sync::Arc;
 
 use chrono::{Duration, Utc};
-use diesel::prelude::*;
-use serde_json::json;
 
-use super::{ReportRow, body_place};
 use crate::cases::{self, CaseError, Opening};
-use crate::crypto::{Crypto, CryptoError};
+use crate::crypto::Crypto;
 use crate::db::AnyConnection;
-use crate::db::schema::{case_events, reports};
+use crate::db::lock::{Locked, lock_row};
+use crate::reports::{self, Processed};
 use crate::triage::{ChannelKind, Engine, TriageInput};
 
 /// What the processor needs besides a connection.
@@ -37,6 +35,8 @@ pub struct CaseExtras {
     pub silent: bool,
     /// Structured answers as triage hints (`lang:ru>child>shelter`, the IVR menu path format).
     pub triage_hints: Option<String>,
+    /// Join this case (an operator's entry for a given case) instead of the contact's open case.
+    pub join_case: Option<String>,
 }
 
 /// What processing did.
@@ -54,39 +54,8 @@ pub enum Outcome {
     Opened { case_id: String, reference: String },
 }
 
-/// Errors while processing.
-#[derive(Debug, thiserror::Error)]
-pub enum ProcessError {
-    #[error(transparent)]
-    Crypto(#[from] CryptoError),
-    #[error(transparent)]
-    Query(#[from] diesel::result::Error),
-}
-
-impl From<CaseError> for ProcessError {
-    fn from(err: CaseError) -> Self {
-        match err {
-            CaseError::Crypto(e) => ProcessError::Crypto(e),
-            CaseError::Query(e) => ProcessError::Query(e),
-        }
-    }
-}
-
-fn load(conn: &mut AnyConnection, report_id: &str) -> QueryResult<Option<ReportRow>> {
-    reports::table
-        .find(report_id)
-        .select(ReportRow::as_select())
-        .first(conn)
-        .optional()
-}
-
-fn body_text(crypto: &Crypto, report: &ReportRow) -> Result<String, CryptoError> {
-    let Some(sealed) = &report.body_enc else {
-        return Ok(String::new());
-    };
-    let key = crypto.unwrap_record_key(&report.dek_wrapped, report.key_version)?;
-    Ok(key.open_string(body_place(&report.id), sealed)?.expose().clone())
-}
+/// Errors while processing: those of the case actions it runs.
+pub type ProcessError = CaseError;
 
 fn channel_kind(source: &str) -> ChannelKind {
     match source {
@@ -104,23 +73,30 @@ pub fn process_report(
     report_id: &str,
     extras: &CaseExtras,
 ) -> Result<Outcome, ProcessError> {
-    let Some(report) = load(conn, report_id)? else {
+    // Processing the same report twice at once (the sweeper and the request that stored it, two
+    // instances): the second waits here and then finds it done.
+    lock_row(conn, Locked::Reports, report_id)?;
+    let Some(report) = reports::load(conn, report_id)? else {
         return Ok(Outcome::AlreadyDone);
     };
     if report.triage_status != "pending" {
         return Ok(Outcome::AlreadyDone);
+    }
+    // Two reports of one sender processed at once (two instances, the sweeper and a request, two parts of
+    // one SMS) must not both find no open case and open two: the second waits for the first, then sees
+    // its case (or finds its own report already processed with the first's group).
+    if let Some(contact_id) = &report.contact_id {
+        lock_row(conn, Locked::Contacts, contact_id)?;
+        if reports::load(conn, report_id)?.is_none_or(|r| r.triage_status != "pending") {
+            return Ok(Outcome::AlreadyDone);
+        }
     }
     let now = Utc::now().naive_utc();
 
     // A concatenated SMS is triaged once, as a whole, by its first part.
     let mut group = vec![report.clone()];
     if let (Some(key), Some(total)) = (&report.part_group, report.part_total) {
-        group = reports::table
-            .filter(reports::part_group.eq(key))
-            .filter(reports::triage_status.eq("pending"))
-            .order((reports::part_index.asc(), reports::created_at.asc()))
-            .select(ReportRow::as_select())
-            .load(conn)?;
+        group = reports::pending_parts(conn, key)?;
         let mut indexes: Vec<i32> = group.iter().filter_map(|r| r.part_index).collect();
         indexes.dedup();
         let oldest = group.iter().map(|r| r.created_at).min().unwrap_or(now);
@@ -134,28 +110,19 @@ pub fn process_report(
 
     // A flood from one sender is stored and attached to their open case, not triaged message by message.
     if let Some(contact_id) = &lead.contact_id {
-        let recent: i64 = reports::table
-            .filter(reports::contact_id.eq(contact_id))
-            .filter(reports::created_at.gt(now - ctx.flood_window))
-            .count()
-            .get_result(conn)?;
+        let recent = reports::count_from_contact(conn, contact_id, now - ctx.flood_window)?;
         if recent > ctx.flood_threshold
             && let Some(open) = cases::open_case_of_contact(conn, &lead.organization_id, contact_id)?
         {
             for part in &group {
-                mark(conn, &part.id, "collapsed", Some(&open.id), None, None)?;
+                reports::mark(
+                    conn,
+                    &part.id,
+                    Some(&open.id),
+                    Processed::Collapsed { into: None },
+                )?;
             }
-            let noted: i64 = case_events::table
-                .filter(case_events::case_id.eq(&open.id))
-                .filter(case_events::kind.eq("flood_collapsed"))
-                .filter(case_events::created_at.gt(now - ctx.flood_window))
-                .count()
-                .get_result(conn)?;
-            if noted == 0 {
-                let note = json!({ "window_minutes": ctx.flood_window.num_minutes(), "threshold": ctx.flood_threshold });
-                let case = (open.id.as_str(), open.organization_id.as_str());
-                cases::add_event(conn, case, "flood_collapsed", None, Some(&lead.id), Some(note))?;
-            }
+            cases::incoming::note_flood(conn, &open, &lead.id, ctx.flood_window, ctx.flood_threshold)?;
             return Ok(Outcome::Collapsed {
                 case_id: Some(open.id),
             });
@@ -167,7 +134,7 @@ pub fn process_report(
         if !text.is_empty() {
             text.push(' ');
         }
-        text.push_str(&body_text(&ctx.crypto, part)?);
+        text.push_str(reports::open_body(&ctx.crypto, part)?.expose());
     }
     let triage = ctx.engine.assess(&TriageInput {
         text: &text,
@@ -179,26 +146,22 @@ pub fn process_report(
     let silent = extras.silent || triage.rules.iter().any(|r| r.id == "ivr.silent");
     let triage_json = serde_json::to_string(&triage).ok();
 
-    let open_case = match &lead.contact_id {
-        Some(contact_id) => cases::open_case_of_contact(conn, &lead.organization_id, contact_id)?,
-        None => None,
+    let open_case = match (&extras.join_case, &lead.contact_id) {
+        (Some(case_id), _) => cases::load(conn, case_id)?,
+        (None, Some(contact_id)) => cases::open_case_of_contact(conn, &lead.organization_id, contact_id)?,
+        (None, None) => None,
     };
     let outcome = match open_case {
         Some(case) => {
-            cases::add_event(
+            cases::incoming::join(
                 conn,
-                (&case.id, &case.organization_id),
-                "report_linked",
-                None,
-                Some(&lead.id),
-                Some(json!({ "source": lead.source, "triage": triage })),
+                &case,
+                &lead.id,
+                &lead.source,
+                &triage,
+                silent,
+                ctx.critical_ack_deadline,
             )?;
-            cases::escalate(conn, &case, &triage, &lead.id, ctx.critical_ack_deadline)?;
-            if silent && !case.silent {
-                diesel::update(crate::db::schema::cases::table.find(&case.id))
-                    .set(crate::db::schema::cases::silent.eq(true))
-                    .execute(conn)?;
-            }
             Outcome::Linked { case_id: case.id }
         }
         None => {
@@ -209,16 +172,10 @@ pub fn process_report(
                 silent,
                 follow_up_code_hash: extras.follow_up_code_hash.clone(),
                 critical_ack_deadline: ctx.critical_ack_deadline,
+                report_id: &lead.id,
+                source: &lead.source,
             };
-            let (case_id, reference) = cases::open(conn, &ctx.crypto, &opening)?;
-            cases::add_event(
-                conn,
-                (&case_id, &lead.organization_id),
-                "triage",
-                None,
-                Some(&lead.id),
-                Some(json!({ "source": lead.source, "triage": triage })),
-            )?;
+            let (case_id, reference) = cases::incoming::open(conn, &ctx.crypto, &opening)?;
             Outcome::Opened {
                 case_id,
                 reference: reference.to_string(),
@@ -229,32 +186,21 @@ pub fn process_report(
         Outcome::Linked { case_id } | Outcome::Opened { case_id, .. } => Some(case_id.as_str()),
         _ => None,
     };
-    mark(conn, &lead.id, "done", case_id, triage_json.as_deref(), None)?;
+    reports::mark(
+        conn,
+        &lead.id,
+        case_id,
+        Processed::Done {
+            triage: triage_json.as_deref(),
+        },
+    )?;
     for part in group.iter().skip(1) {
-        mark(conn, &part.id, "collapsed", case_id, None, Some(&lead.id))?;
+        reports::mark(
+            conn,
+            &part.id,
+            case_id,
+            Processed::Collapsed { into: Some(&lead.id) },
+        )?;
     }
     Ok(outcome)
-}
-
-fn mark(
-    conn: &mut AnyConnection,
-    report_id: &str,
-    status: &str,
-    case_id: Option<&str>,
-    triage_json: Option<&str>,
-    collapsed_into: Option<&str>,
-) -> QueryResult<()> {
-    diesel::update(
-        reports::table
-            .find(report_id)
-            .filter(reports::triage_status.eq("pending")),
-    )
-    .set((
-        reports::triage_status.eq(status),
-        reports::case_id.eq(case_id),
-        reports::triage.eq(triage_json),
-        reports::collapsed_into.eq(collapsed_into),
-    ))
-    .execute(conn)?;
-    Ok(())
 }

@@ -58,6 +58,15 @@ impl From<crate::contacts::ContactError> for IvrError {
     }
 }
 
+impl From<crate::reports::ReportError> for IvrError {
+    fn from(err: crate::reports::ReportError) -> Self {
+        match err {
+            crate::reports::ReportError::Crypto(e) => IvrError::Crypto(e),
+            crate::reports::ReportError::Query(e) => IvrError::Query(e),
+        }
+    }
+}
+
 impl IvrError {
     /// A stable machine-readable code.
     pub fn code(&self) -> &'static str {

@@ -20,9 +20,9 @@ use crate::channels::Channel;
 use crate::contacts;
 use crate::crypto::{Crypto, FieldContext, RecordKey};
 use crate::db::AnyConnection;
-use crate::db::schema::{call_recordings, calls, organizations, reports};
-use crate::domain::{CountryCode, PhoneNumber};
-use crate::intake::details_place;
+use crate::db::schema::{call_recordings, calls};
+use crate::domain::PhoneNumber;
+use crate::reports::{self, NewReport, Source};
 
 /// A `calls` row.
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -233,14 +233,6 @@ fn create(
     load(conn, &req.channel.id, call_id)?.ok_or(IvrError::Query(diesel::result::Error::NotFound))
 }
 
-fn organization_country(conn: &mut AnyConnection, organization_id: &str) -> QueryResult<Option<CountryCode>> {
-    let country: Option<String> = organizations::table
-        .find(organization_id)
-        .select(organizations::country)
-        .first(conn)?;
-    Ok(country.and_then(|c| CountryCode::parse(&c).ok()))
-}
-
 fn hangup_name(cause: HangupCause) -> &'static str {
     match cause {
         HangupCause::Completed => "completed",
@@ -353,7 +345,7 @@ fn apply_event(
     if row.contact_id.is_none()
         && let Some(from) = &event.from
     {
-        let region = organization_country(conn, &row.organization_id)?;
+        let region = crate::accounts::orgs::country(conn, &row.organization_id)?;
         if let Ok(phone) = PhoneNumber::parse(from.expose(), region) {
             row.contact_id = Some(contacts::find_or_create_by_phone(
                 conn,
@@ -572,7 +564,11 @@ struct IvrDetails<'a> {
     call_duration_secs: Option<i32>,
 }
 
-fn report_details(row: &CallRow, state: &CallState, details: &CallDetails) -> Result<Vec<u8>, IvrError> {
+fn report_details(
+    row: &CallRow,
+    state: &CallState,
+    details: &CallDetails,
+) -> Result<serde_json::Value, IvrError> {
     let body = ReportDetails {
         ivr: IvrDetails {
             provider_call_id: &row.provider_call_id,
@@ -592,7 +588,7 @@ fn report_details(row: &CallRow, state: &CallState, details: &CallDetails) -> Re
             call_duration_secs: row.duration_secs,
         },
     };
-    serde_json::to_vec(&body).map_err(|_| IvrError::Encoding)
+    serde_json::to_value(&body).map_err(|_| IvrError::Encoding)
 }
 
 fn write_report(
@@ -604,38 +600,21 @@ fn write_report(
     details: &CallDetails,
 ) -> Result<String, IvrError> {
     let event_id = format!("call:{}", row.provider_call_id);
-    let existing: Option<String> = reports::table
-        .filter(reports::channel_id.eq(&req.channel.id))
-        .filter(reports::provider_event_id.eq(&event_id))
-        .select(reports::id)
-        .first(conn)
-        .optional()?;
-    if let Some(id) = existing {
-        return Ok(id);
-    }
-    let report_id = uuid::Uuid::now_v7().to_string();
-    let (key, wrapped) = crypto.new_record_key()?;
-    let sealed = key.seal(details_place(&report_id), &report_details(row, state, details)?)?;
-    let now = Utc::now().naive_utc();
-    diesel::insert_into(reports::table)
-        .values((
-            reports::id.eq(&report_id),
-            reports::organization_id.eq(&row.organization_id),
-            reports::channel_id.eq(&req.channel.id),
-            reports::source.eq("voice"),
-            reports::provider.eq(&row.provider),
-            reports::provider_event_id.eq(&event_id),
-            reports::contact_id.eq(&row.contact_id),
-            reports::details_enc.eq(Some(&sealed)),
-            reports::dek_wrapped.eq(&wrapped.bytes),
-            reports::key_version.eq(wrapped.version),
-            reports::triage_status.eq("pending"),
-            reports::received_at.eq(row.started_at),
-            reports::created_at.eq(now),
-            reports::ivr_path.eq(Some(state.menu_path())),
-        ))
-        .execute(conn)?;
-    Ok(report_id)
+    let menu_path = state.menu_path();
+    let new = NewReport {
+        organization_id: &row.organization_id,
+        source: Source::Voice,
+        channel_id: Some(&req.channel.id),
+        provider: Some(&row.provider),
+        provider_event_id: Some(&event_id),
+        contact_id: row.contact_id.as_deref(),
+        body: None,
+        details: Some(report_details(row, state, details)?),
+        received_at: row.started_at,
+        part: None,
+        ivr_path: Some(&menu_path),
+    };
+    Ok(reports::insert(conn, crypto, &new)?.report_id)
 }
 
 fn update_report_details(
@@ -646,15 +625,7 @@ fn update_report_details(
     details: &CallDetails,
     report_id: &str,
 ) -> Result<(), IvrError> {
-    let (dek, version): (Vec<u8>, i32) = reports::table
-        .find(report_id)
-        .select((reports::dek_wrapped, reports::key_version))
-        .first(conn)?;
-    let key = crypto.unwrap_record_key(&dek, version)?;
-    let sealed = key.seal(details_place(report_id), &report_details(row, state, details)?)?;
-    diesel::update(reports::table.find(report_id))
-        .set(reports::details_enc.eq(Some(sealed)))
-        .execute(conn)?;
+    reports::reseal_details(conn, crypto, report_id, &report_details(row, state, details)?)?;
     Ok(())
 }
 

@@ -148,34 +148,3 @@ pub fn notify_case(
     }
     Ok(written)
 }
-
-/// Acknowledges a case (stops its deadline clock). Returns false when it was already acknowledged.
-pub fn acknowledge(conn: &mut AnyConnection, case_id: &str, user_id: &str) -> QueryResult<bool> {
-    let now = Utc::now().naive_utc();
-    let n = diesel::update(
-        cases::table
-            .filter(cases::id.eq(case_id))
-            .filter(cases::acknowledged_at.is_null()),
-    )
-    .set((
-        cases::acknowledged_at.eq(now),
-        cases::acknowledged_by.eq(user_id),
-        cases::updated_at.eq(now),
-    ))
-    .execute(conn)?;
-    if n == 1 {
-        let organization_id: String = cases::table
-            .find(case_id)
-            .select(cases::organization_id)
-            .first(conn)?;
-        crate::cases::add_event(
-            conn,
-            (case_id, &organization_id),
-            "acknowledged",
-            Some(user_id),
-            None,
-            None,
-        )?;
-    }
-    Ok(n == 1)
-}

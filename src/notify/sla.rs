@@ -2,13 +2,12 @@
 //! (`critical_ack_minutes`); staff acknowledge it (`POST /api/v1/cases/{id}/acknowledge`). A periodic pass
 //! finds critical cases past their deadline and still unacknowledged and, once per case, records a
 //! `sla_breached` case event and tells the supervisors — the mark, the event and the outbox rows in one
-//! transaction, claimed with a conditional update so several instances never report a case twice.
+//! transaction (`cases::deadline::mark_breached`), claimed with a conditional update so several instances
+//! never report a case twice.
 
 use chrono::{NaiveDateTime, Utc};
 use diesel::prelude::*;
-use serde_json::json;
 
-use super::{CaseNotice, notify_case};
 use crate::db::schema::cases;
 use crate::db::{AnyConnection, Db, DbError};
 
@@ -25,36 +24,6 @@ pub fn overdue(conn: &mut AnyConnection, now: NaiveDateTime, limit: i64) -> Quer
         .load(conn)
 }
 
-/// Reports one overdue case, if no one else has. Returns true when this call reported it.
-pub fn report(conn: &mut AnyConnection, case_id: &str, now: NaiveDateTime) -> QueryResult<bool> {
-    let claimed = diesel::update(
-        cases::table
-            .filter(cases::id.eq(case_id))
-            .filter(cases::sla_notified_at.is_null())
-            .filter(cases::acknowledged_at.is_null())
-            .filter(cases::sla_due_at.le(now)),
-    )
-    .set(cases::sla_notified_at.eq(now))
-    .execute(conn)?;
-    if claimed != 1 {
-        return Ok(false);
-    }
-    let (organization_id, due): (String, Option<NaiveDateTime>) = cases::table
-        .find(case_id)
-        .select((cases::organization_id, cases::sla_due_at))
-        .first(conn)?;
-    crate::cases::add_event(
-        conn,
-        (case_id, &organization_id),
-        "sla_breached",
-        None,
-        None,
-        Some(json!({ "due_at": due.map(|d| d.and_utc().to_rfc3339()) })),
-    )?;
-    notify_case(conn, case_id, CaseNotice::SlaBreach, None)?;
-    Ok(true)
-}
-
 /// One pass: reports every overdue case (each in its own transaction). Returns how many were reported.
 pub async fn run_once(db: &Db) -> Result<usize, DbError> {
     let now = Utc::now().naive_utc();
@@ -65,7 +34,9 @@ pub async fn run_once(db: &Db) -> Result<usize, DbError> {
     for id in ids {
         let case_id = id.clone();
         let done = db
-            .write(move |conn| report(conn, &case_id, now).map_err(DbError::from))
+            .write(move |conn| {
+                crate::cases::deadline::mark_breached(conn, &case_id, now).map_err(DbError::from)
+            })
             .await;
         match done {
             Ok(true) => {

@@ -310,8 +310,18 @@ fn count_sms(
     query.count().get_result(conn)
 }
 
+/// An SMS put in the outbox.
+#[derive(Debug, Clone)]
+pub struct Queued {
+    pub outbox_id: String,
+    /// The channel it will go out on.
+    pub channel_id: String,
+}
+
 /// Checks everything and, when allowed, enqueues the SMS. `Ok(Err(blocked))` is a refusal the caller
-/// answers 409 (and audits, committing the audit entry). Must run in a write transaction.
+/// answers 409 (and audits, committing the audit entry). Must run in a write transaction; the case action
+/// (`cases::contact::request_sms`) locks the case's row first, so two concurrent requests cannot both pass
+/// the per-case caps.
 pub fn request_send(
     conn: &mut AnyConnection,
     crypto: &Crypto,
@@ -319,15 +329,7 @@ pub fn request_send(
     case_id: &str,
     text: Option<&str>,
     now: NaiveDateTime,
-) -> Result<Result<String, Blocked>, SmsError> {
-    if let AnyConnection::Postgresql(pg) = conn {
-        // Serialise sends per case so two concurrent requests cannot both pass the per-case caps.
-        cases::table
-            .find(case_id)
-            .select(cases::id)
-            .for_update()
-            .first::<String>(pg)?;
-    }
+) -> Result<Result<Queued, Blocked>, SmsError> {
     let (organization_id, contact_id): (String, Option<String>) = cases::table
         .find(case_id)
         .select((cases::organization_id, cases::contact_id))
@@ -385,15 +387,10 @@ pub fn request_send(
         )
     };
     enqueue(conn, &message)?;
-    crate::cases::add_event(
-        conn,
-        (case_id, &organization_id),
-        "contact_sms_queued",
-        None,
-        None,
-        Some(json!({ "outbox_id": id, "channel_id": channel_id })),
-    )?;
-    Ok(Ok(id))
+    Ok(Ok(Queued {
+        outbox_id: id,
+        channel_id,
+    }))
 }
 
 /// What the worker needs to send one SMS row.

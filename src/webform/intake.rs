@@ -27,10 +27,10 @@ use crate::cases::CaseError;
 use crate::contacts::{self, ContactError};
 use crate::crypto::{Crypto, CryptoError, FieldContext};
 use crate::db::AnyConnection;
-use crate::db::schema::{cases as cases_t, consents, contacts as contacts_t, reports};
-use crate::domain::{CountryCode, PhoneNumber};
-use crate::intake::SealedReport;
-use crate::intake::process::{CaseExtras, Outcome, ProcessContext, ProcessError, process_report};
+use crate::db::schema::{cases as cases_t, consents, contacts as contacts_t};
+use crate::domain::PhoneNumber;
+use crate::intake::process::{CaseExtras, Outcome, ProcessContext, process_report};
+use crate::reports::{self, NewReport, Source};
 
 use super::i18n::Lang;
 
@@ -42,50 +42,45 @@ const CODE_LEN: usize = 12;
 #[derive(Debug, thiserror::Error)]
 pub enum WebIntakeError {
     #[error(transparent)]
-    Crypto(#[from] CryptoError),
-    #[error(transparent)]
-    Db(#[from] crate::db::DbError),
+    Case(#[from] CaseError),
     #[error("processing the web report did not open a case")]
     NotOpened,
 }
 
 impl From<diesel::result::Error> for WebIntakeError {
     fn from(err: diesel::result::Error) -> Self {
-        WebIntakeError::Db(err.into())
+        WebIntakeError::Case(err.into())
     }
 }
 
-impl From<ProcessError> for WebIntakeError {
-    fn from(err: ProcessError) -> Self {
-        match err {
-            ProcessError::Crypto(e) => WebIntakeError::Crypto(e),
-            ProcessError::Query(e) => WebIntakeError::Db(e.into()),
-        }
+impl From<crate::db::DbError> for WebIntakeError {
+    fn from(err: crate::db::DbError) -> Self {
+        WebIntakeError::Case(err.into())
     }
 }
 
-impl From<CaseError> for WebIntakeError {
-    fn from(err: CaseError) -> Self {
-        match err {
-            CaseError::Crypto(e) => WebIntakeError::Crypto(e),
-            CaseError::Query(e) => WebIntakeError::Db(e.into()),
-        }
+impl From<CryptoError> for WebIntakeError {
+    fn from(err: CryptoError) -> Self {
+        WebIntakeError::Case(err.into())
+    }
+}
+
+impl From<crate::reports::ReportError> for WebIntakeError {
+    fn from(err: crate::reports::ReportError) -> Self {
+        WebIntakeError::Case(err.into())
     }
 }
 
 impl From<ContactError> for WebIntakeError {
     fn from(err: ContactError) -> Self {
-        match err {
-            ContactError::Crypto(e) => WebIntakeError::Crypto(e),
-            ContactError::Query(e) => WebIntakeError::Db(e.into()),
-        }
+        WebIntakeError::Case(err.into())
     }
 }
 
 impl WebIntakeError {
     /// True when the database could not be reached or was too busy (answer 503, keep the text).
     pub fn is_unavailable(&self) -> bool {
-        matches!(self, WebIntakeError::Db(e) if e.is_unavailable())
+        matches!(self, WebIntakeError::Case(e) if e.is_unavailable())
     }
 }
 
@@ -201,18 +196,6 @@ fn safe_contact_place(contact_id: &str) -> FieldContext<'_> {
     }
 }
 
-/// The organization's country, for reading national phone formats.
-pub fn organization_country(
-    conn: &mut AnyConnection,
-    organization_id: &str,
-) -> QueryResult<Option<CountryCode>> {
-    let country: Option<String> = crate::db::schema::organizations::table
-        .find(organization_id)
-        .select(crate::db::schema::organizations::country)
-        .first(conn)?;
-    Ok(country.and_then(|c| CountryCode::parse(&c).ok()))
-}
-
 /// Stores the submission and opens its case (call inside ONE write transaction).
 pub fn submit(
     conn: &mut AnyConnection,
@@ -222,9 +205,7 @@ pub fn submit(
 ) -> Result<Receipt, WebIntakeError> {
     let crypto = &ctx.crypto;
     let now = Utc::now();
-    let report_id = uuid::Uuid::now_v7().to_string();
-    let (key, wrapped) = crypto.new_record_key()?;
-    let details = WebDetails {
+    let details = serde_json::to_value(WebDetails {
         form: "web-v1",
         language: submission.lang.code(),
         place: Some(submission.place.as_str()).filter(|p| !p.is_empty()),
@@ -237,22 +218,26 @@ pub fn submit(
             .map(|c| c.hours.as_str())
             .filter(|h| !h.is_empty()),
         consent_storage: true,
-    };
-    let sealed = SealedReport::seal(&key, &report_id, &submission.what, &details)?;
-    diesel::insert_into(reports::table)
-        .values((
-            reports::id.eq(&report_id),
-            reports::organization_id.eq(&submission.organization_id),
-            reports::source.eq("web"),
-            reports::body_enc.eq(Some(&sealed.body)),
-            reports::details_enc.eq(Some(&sealed.details)),
-            reports::dek_wrapped.eq(&wrapped.bytes),
-            reports::key_version.eq(wrapped.version),
-            reports::triage_status.eq("pending"),
-            reports::received_at.eq(now.naive_utc()),
-            reports::created_at.eq(now.naive_utc()),
-        ))
-        .execute(conn)?;
+    })
+    .map_err(|_| CryptoError::Tampered)?;
+    let report_id = reports::insert(
+        conn,
+        crypto,
+        &NewReport {
+            organization_id: &submission.organization_id,
+            source: Source::Web,
+            channel_id: None,
+            provider: None,
+            provider_event_id: None,
+            contact_id: None,
+            body: Some(&submission.what),
+            details: Some(details),
+            received_at: now.naive_utc(),
+            part: None,
+            ivr_path: None,
+        },
+    )?
+    .report_id;
 
     // The form's answers reach triage as hints, like an IVR menu path: they can only add to what the text
     // shows ("no" lowers nothing).
@@ -268,6 +253,7 @@ pub fn submit(
         // Nobody may phone unless the person said a call is safe.
         silent: !matches!(&submission.contact, Some(c) if c.way == ContactWay::Call),
         triage_hints: Some(hints.join(">")),
+        join_case: None,
     };
     let (case_id, reference) = match process_report(conn, ctx, &report_id, &extras)? {
         Outcome::Opened { case_id, reference } => (case_id, reference),
@@ -281,12 +267,8 @@ pub fn submit(
         None => None,
     };
     if let Some(contact_id) = &contact_id {
-        diesel::update(cases_t::table.find(&case_id))
-            .set(cases_t::contact_id.eq(contact_id))
-            .execute(conn)?;
-        diesel::update(reports::table.find(&report_id))
-            .set(reports::contact_id.eq(contact_id))
-            .execute(conn)?;
+        crate::cases::incoming::attach_contact(conn, &case_id, contact_id)?;
+        reports::set_contact(conn, &report_id, contact_id)?;
     }
     let mut purposes = vec!["report_storage"];
     if let Some(purpose) = submission.contact.as_ref().and_then(|c| c.way.consent_purpose()) {

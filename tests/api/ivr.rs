@@ -733,7 +733,7 @@ async fn report_details(app: &TestApp, channel: &str, call_id: &str) -> Value {
     let crypto = komek::crypto::Crypto::new(app.keys.clone());
     let key = crypto.unwrap_record_key(&dek, version).unwrap();
     let plain = key
-        .open(komek::intake::details_place(&id), &sealed.unwrap())
+        .open(komek::reports::details_place(&id), &sealed.unwrap())
         .unwrap();
     serde_json::from_slice(plain.expose()).unwrap()
 }

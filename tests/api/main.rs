@@ -17,6 +17,7 @@ mod intake;
 mod ivr;
 mod metrics;
 mod notify;
+mod ownership;
 mod platform;
 mod route_inventory;
 mod smtp_sink;

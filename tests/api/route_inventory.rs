@@ -40,6 +40,8 @@ const OWN_CONFIGURE: &[&str] = &[
     "src/routes/webhooks.rs",
     "src/ivr/prompts.rs",
     "src/webform/handlers.rs",
+    // Not part of the public server at all: the private `/metrics` listener on its own bind address.
+    "src/prometheus/listener.rs",
 ];
 
 /// Files that build a server of their own on a private listener (`/metrics`), apart from the public app:
@@ -132,22 +134,11 @@ async fn every_route_is_public_on_purpose_or_guarded(backend: Backend) {
     }
 }
 
-fn rust_files(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
-    for entry in std::fs::read_dir(dir).unwrap().flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            rust_files(&path, out);
-        } else if path.extension().is_some_and(|e| e == "rs") {
-            out.push(path);
-        }
-    }
-}
-
 #[test]
 fn routes_are_mounted_only_through_the_registry() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut files = Vec::new();
-    rust_files(&root.join("src"), &mut files);
+    crate::helpers::rust_files(&root.join("src"), &mut files);
     let mounting = [
         ".route(",
         ".service(",
