@@ -251,10 +251,3 @@ pub(crate) fn notify_urgency(
     }
     Ok(())
 }
-
-/// Names the contact of a case opened without one.
-pub fn attach_contact(conn: &mut AnyConnection, case_id: &str, contact_id: &str) -> QueryResult<usize> {
-    diesel::update(cases::table.find(case_id).filter(cases::contact_id.is_null()))
-        .set(cases::contact_id.eq(contact_id))
-        .execute(conn)
-}

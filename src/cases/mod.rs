@@ -16,6 +16,7 @@
 //! Risk and flags only ever rise automatically (a later message can make a case more urgent, never
 //! less); lowering them is an operator's override with a reason.
 
+pub mod consents;
 pub mod contact;
 pub mod deadline;
 pub mod gate;

@@ -10,10 +10,11 @@ use serde_json::Value;
 
 use super::{CaseRow, parse_types};
 use crate::contacts;
+use crate::contacts::DeclaredContact;
 use crate::crypto::{Crypto, CryptoError};
 use crate::db::AnyConnection;
 use crate::db::schema::{case_events, cases, contacts as contacts_table, reports};
-use crate::reports::body_place;
+use crate::reports::{body_place, details_place};
 
 /// Largest page of a list.
 pub const MAX_PAGE: i64 = 200;
@@ -168,6 +169,15 @@ pub struct Reporter {
     pub phone: Option<String>,
 }
 
+/// A way to reach the person that they declared on the public web form: unverified (anyone can type any
+/// number into the form), never linked to a contact.
+#[derive(Debug, Serialize)]
+pub struct Declared {
+    pub report_id: String,
+    #[serde(flatten)]
+    pub contact: DeclaredContact,
+}
+
 /// A case in full.
 #[derive(Debug, Serialize)]
 pub struct CaseDetail {
@@ -177,6 +187,9 @@ pub struct CaseDetail {
     pub reports: Vec<CaseReport>,
     /// Present only for callers who may see the reporter's identity; `null` otherwise.
     pub reporter: Option<Reporter>,
+    /// Numbers declared on the web form with this case's reports (unverified); only for callers who may
+    /// see the reporter's identity, empty otherwise.
+    pub declared_contacts: Vec<Declared>,
 }
 
 /// Errors while building a view.
@@ -206,9 +219,16 @@ struct ReportForView {
     received_at: NaiveDateTime,
     triage_status: String,
     body_enc: Option<Vec<u8>>,
+    details_enc: Option<Vec<u8>>,
     dek_wrapped: Vec<u8>,
     key_version: i32,
     triage: Option<String>,
+}
+
+/// The part of a web report's details that names a declared contact.
+#[derive(serde::Deserialize)]
+struct WebDeclared {
+    declared_contact: Option<DeclaredContact>,
 }
 
 /// Builds the full view of `case`.
@@ -255,14 +275,25 @@ pub fn detail(
         .select(ReportForView::as_select())
         .load(conn)?;
     let mut shown = Vec::with_capacity(rows.len());
+    let mut declared_contacts = Vec::new();
     for row in rows {
+        let key = crypto.unwrap_record_key(&row.dek_wrapped, row.key_version)?;
         let text = match &row.body_enc {
-            Some(sealed) => {
-                let key = crypto.unwrap_record_key(&row.dek_wrapped, row.key_version)?;
-                Some(key.open_string(body_place(&row.id), sealed)?.expose().clone())
-            }
+            Some(sealed) => Some(key.open_string(body_place(&row.id), sealed)?.expose().clone()),
             None => None,
         };
+        if let (true, "web", Some(sealed)) = (shows_reporter, row.source.as_str(), &row.details_enc) {
+            let details = key.open(details_place(&row.id), sealed)?;
+            if let Ok(WebDeclared {
+                declared_contact: Some(contact),
+            }) = serde_json::from_slice(details.expose())
+            {
+                declared_contacts.push(Declared {
+                    report_id: row.id.clone(),
+                    contact,
+                });
+            }
+        }
         shown.push(CaseReport {
             id: row.id,
             source: row.source,
@@ -282,6 +313,7 @@ pub fn detail(
         timeline,
         reports: shown,
         reporter,
+        declared_contacts,
     })
 }
 

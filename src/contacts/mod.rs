@@ -90,3 +90,27 @@ fn find_by_index(
         .first(conn)
         .optional()
 }
+
+/// How to reach someone as they declared it themselves on the public web form — kept only with that
+/// form's case (sealed in its report's details), never looked up or joined to a contact: anyone can type
+/// anyone's number into a public form. Staff see it on the case (need-to-know) and, once they have
+/// confirmed it belongs to the person, link the cases by hand.
+#[derive(Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct DeclaredContact {
+    /// `sms` or `call`.
+    pub way: String,
+    /// The number in E.164.
+    pub phone: String,
+    /// When it is safe, in their words.
+    pub hours: Option<String>,
+    /// Always false: nobody has confirmed the number is theirs.
+    pub verified: bool,
+}
+
+impl std::fmt::Debug for DeclaredContact {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DeclaredContact")
+            .field("way", &self.way)
+            .finish_non_exhaustive()
+    }
+}

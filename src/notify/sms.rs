@@ -3,8 +3,9 @@
 //! agreed with them. The text sent is exactly that agreed wording (an operator cannot improvise a message
 //! that might expose the person to whoever holds the phone).
 //!
-//! Preferences declared on the public web form (stored in the same column, unverified, without an agreed
-//! wording) do not allow a send: staff confirm them by recording a safe-contact record.
+//! A number declared on the public web form is never a contact (it stays, unverified, with the form's
+//! case): nothing is sent to it unless staff confirm it, link it to the case and record a safe-contact
+//! record.
 //!
 //! A send goes through the outbox (the text sealed to the row in `payload_enc`) and the channel the contact
 //! wrote to, after these checks: a safe-contact record exists and allows SMS; the current local time is in
@@ -266,9 +267,8 @@ fn load_contact(
     let safe = match safe {
         Some(sealed) => {
             let plain = key.open(safe_contact_place(contact_id), &sealed)?;
-            // Only a record staff made (windows, agreed wording, who recorded it) allows contact. Preferences
-            // a person declared on the public web form have another shape: unverified, no agreed wording —
-            // for sending they count as no record until staff confirm them through the API.
+            // Only a record staff made (windows, agreed wording, who recorded it) allows contact; anything
+            // else stored here counts as no record.
             serde_json::from_slice::<SafeContact>(plain.expose()).ok()
         }
         None => None,

@@ -301,10 +301,3 @@ pub fn move_all(conn: &mut AnyConnection, from_case: &str, to_case: &str) -> Que
         .execute(conn)?;
     Ok(ids)
 }
-
-/// Names the sender of a report after it was stored.
-pub fn set_contact(conn: &mut AnyConnection, report_id: &str, contact_id: &str) -> QueryResult<usize> {
-    diesel::update(reports::table.find(report_id))
-        .set(reports::contact_id.eq(contact_id))
-        .execute(conn)
-}

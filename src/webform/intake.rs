@@ -7,14 +7,15 @@
 //!   menu paths (`triage::ivr`: `lang:XX`, `child`, `shelter`), so the case opens with them already
 //!   applied (child rules: at least high risk, the child-protection notification). Answers only ever add
 //!   to what the text shows; "no" lowers nothing triage found in the text.
-//! * A web report never threads into another case by a typed phone number: the report is processed
-//!   without a contact (so it always opens its own case — someone typing a victim's number must not land
-//!   in, or learn about, the victim's case) and the contact is attached afterwards.
-//! * A contact is created only when the person gave a number AND said SMS or a call is safe. Their
-//!   preferences (channel, hours, nothing else allowed, declared on the web and not verified) are sealed
-//!   into `contacts.safe_contact_enc` under the contact's own key — set only when the contact has none yet
-//!   (a web form can never widen what staff already recorded for a number) — and consent rows record each
-//!   purpose. Otherwise no contact is created and a typed number is dropped, never stored.
+//! * A number typed into the form never joins, reveals or changes anything about an existing contact —
+//!   anyone can type anyone's number, and a trafficker holding a victim's phone must not be able to pull
+//!   the victim's later messages into a case whose status they can follow. So the form's case has no
+//!   contact: the report is processed without one (it always opens its own case), later SMS and calls
+//!   from that number never thread into it, and nothing is written on the number's contact (no
+//!   preferences, no consent). The number is kept only when the person said SMS or a call is safe, as an
+//!   unverified [`DeclaredContact`] sealed in the report's details; staff see it on the case and link
+//!   cases by hand (move, merge) once they have confirmed it. Consent rows record each purpose on the
+//!   form's case. Otherwise a typed number is dropped, never stored.
 //! * The follow-up code is random (12 characters of the unambiguous case-reference alphabet, about 56 bits);
 //!   only its keyed hash is stored, in `cases.follow_up_code_hash`.
 
@@ -24,10 +25,11 @@ use rand::Rng as _;
 use serde::Serialize;
 
 use crate::cases::CaseError;
-use crate::contacts::{self, ContactError};
-use crate::crypto::{Crypto, CryptoError, FieldContext};
+use crate::cases::consents::{self, Purpose};
+use crate::contacts::DeclaredContact;
+use crate::crypto::{Crypto, CryptoError};
 use crate::db::AnyConnection;
-use crate::db::schema::{cases as cases_t, consents, contacts as contacts_t};
+use crate::db::schema::cases as cases_t;
 use crate::domain::PhoneNumber;
 use crate::intake::process::{CaseExtras, Outcome, ProcessContext, process_report};
 use crate::reports::{self, NewReport, Source};
@@ -71,12 +73,6 @@ impl From<crate::reports::ReportError> for WebIntakeError {
     }
 }
 
-impl From<ContactError> for WebIntakeError {
-    fn from(err: ContactError) -> Self {
-        WebIntakeError::Case(err.into())
-    }
-}
-
 impl WebIntakeError {
     /// True when the database could not be reached or was too busy (answer 503, keep the text).
     pub fn is_unavailable(&self) -> bool {
@@ -103,11 +99,19 @@ pub enum ContactWay {
 }
 
 impl ContactWay {
-    fn consent_purpose(self) -> Option<&'static str> {
+    fn consent_purpose(self) -> Option<Purpose> {
         match self {
             ContactWay::None => None,
-            ContactWay::Sms => Some("contact_sms"),
-            ContactWay::Call => Some("contact_call"),
+            ContactWay::Sms => Some(Purpose::ContactSms),
+            ContactWay::Call => Some(Purpose::ContactCall),
+        }
+    }
+
+    fn as_str(self) -> &'static str {
+        match self {
+            ContactWay::None => "none",
+            ContactWay::Sms => "sms",
+            ContactWay::Call => "call",
         }
     }
 }
@@ -134,7 +138,7 @@ pub struct Submission {
     pub lang: Lang,
 }
 
-/// The answers kept with the report (encrypted; the phone number lives only in the contact record).
+/// The answers kept with the report (sealed in its details).
 #[derive(Serialize)]
 struct WebDetails<'a> {
     form: &'static str,
@@ -143,22 +147,9 @@ struct WebDetails<'a> {
     under_18: Under18,
     shelter: bool,
     contact: ContactWay,
-    contact_hours: Option<&'a str>,
+    /// The way and number they declared safe, unverified (only with `contact` sms or call).
+    declared_contact: Option<DeclaredContact>,
     consent_storage: bool,
-}
-
-/// Safe-contact preferences, sealed into `contacts.safe_contact_enc`.
-#[derive(Serialize)]
-struct SafeContactPreferences<'a> {
-    channel: ContactWay,
-    hours: Option<&'a str>,
-    /// Nothing may be sent or called in any other way or at any other time.
-    only_this_channel: bool,
-    declared_via: &'static str,
-    /// Declared on a public form: staff have not confirmed the number belongs to the person.
-    verified: bool,
-    declared_at: chrono::DateTime<Utc>,
-    report_id: &'a str,
 }
 
 /// What the person is shown.
@@ -188,14 +179,6 @@ pub fn follow_up_code_hash(crypto: &Crypto, typed: &str) -> Option<String> {
     valid.then(|| crypto.blind_index("follow-up-code", &code))
 }
 
-fn safe_contact_place(contact_id: &str) -> FieldContext<'_> {
-    FieldContext {
-        table: "contacts",
-        column: "safe_contact_enc",
-        row_id: contact_id,
-    }
-}
-
 /// Stores the submission and opens its case (call inside ONE write transaction).
 pub fn submit(
     conn: &mut AnyConnection,
@@ -212,11 +195,12 @@ pub fn submit(
         under_18: submission.under_18,
         shelter: submission.shelter,
         contact: submission.contact.as_ref().map_or(ContactWay::None, |c| c.way),
-        contact_hours: submission
-            .contact
-            .as_ref()
-            .map(|c| c.hours.as_str())
-            .filter(|h| !h.is_empty()),
+        declared_contact: submission.contact.as_ref().map(|c| DeclaredContact {
+            way: c.way.as_str().to_owned(),
+            phone: c.phone.expose_e164().to_owned(),
+            hours: Some(c.hours.clone()).filter(|h| !h.is_empty()),
+            verified: false,
+        }),
         consent_storage: true,
     })
     .map_err(|_| CryptoError::Tampered)?;
@@ -260,73 +244,12 @@ pub fn submit(
         _ => return Err(WebIntakeError::NotOpened),
     };
 
-    let contact_id = match &submission.contact {
-        Some(safe) => Some(record_safe_contact(
-            conn, crypto, submission, safe, &report_id, now,
-        )?),
-        None => None,
-    };
-    if let Some(contact_id) = &contact_id {
-        crate::cases::incoming::attach_contact(conn, &case_id, contact_id)?;
-        reports::set_contact(conn, &report_id, contact_id)?;
-    }
-    let mut purposes = vec!["report_storage"];
+    let mut purposes = vec![Purpose::ReportStorage];
     if let Some(purpose) = submission.contact.as_ref().and_then(|c| c.way.consent_purpose()) {
         purposes.push(purpose);
     }
-    for purpose in purposes {
-        diesel::insert_into(consents::table)
-            .values((
-                consents::id.eq(uuid::Uuid::now_v7().to_string()),
-                consents::organization_id.eq(&submission.organization_id),
-                consents::contact_id.eq(&contact_id),
-                consents::case_id.eq(&case_id),
-                consents::purpose.eq(purpose),
-                consents::granted.eq(true),
-                consents::source.eq("web"),
-                consents::recorded_at.eq(now.naive_utc()),
-            ))
-            .execute(conn)?;
-    }
+    consents::record_from_form(conn, &submission.organization_id, &case_id, &purposes)?;
     Ok(Receipt { reference })
-}
-
-fn record_safe_contact(
-    conn: &mut AnyConnection,
-    crypto: &Crypto,
-    submission: &Submission,
-    safe: &SafeContact,
-    report_id: &str,
-    now: chrono::DateTime<Utc>,
-) -> Result<String, WebIntakeError> {
-    let contact_id =
-        contacts::find_or_create_by_phone(conn, crypto, &submission.organization_id, &safe.phone)?;
-    let (dek, version, existing): (Vec<u8>, i32, Option<Vec<u8>>) = contacts_t::table
-        .find(&contact_id)
-        .select((
-            contacts_t::dek_wrapped,
-            contacts_t::key_version,
-            contacts_t::safe_contact_enc,
-        ))
-        .first(conn)?;
-    if existing.is_none() {
-        let key = crypto.unwrap_record_key(&dek, version)?;
-        let preferences = SafeContactPreferences {
-            channel: safe.way,
-            hours: Some(safe.hours.as_str()).filter(|h| !h.is_empty()),
-            only_this_channel: true,
-            declared_via: "web_form",
-            verified: false,
-            declared_at: now,
-            report_id,
-        };
-        let json = serde_json::to_vec(&preferences).map_err(|_| CryptoError::Tampered)?;
-        let sealed = key.seal(safe_contact_place(&contact_id), &json)?;
-        diesel::update(contacts_t::table.find(&contact_id))
-            .set(contacts_t::safe_contact_enc.eq(Some(sealed)))
-            .execute(conn)?;
-    }
-    Ok(contact_id)
 }
 
 /// A case's status as the person who reported it may see it.

@@ -717,3 +717,63 @@ pub fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
         }
     }
 }
+
+/// The secret of a capcom6 (SMS Gateway for Android) channel made by [`TestApp::sms_channel`].
+pub const CAPCOM6_SECRET: &str = "signing_key=capcom6-test-key;user=komek;password=gateway-pass";
+
+#[allow(dead_code)]
+impl TestApp {
+    /// A capcom6 SMS channel of the organization; returns its id.
+    pub async fn sms_channel(&self, organization_id: &str) -> String {
+        self.create_channel(organization_id, "capcom6", CAPCOM6_SECRET)
+            .await
+    }
+
+    /// Delivers an inbound SMS to a [`TestApp::sms_channel`] channel, signed as capcom6 signs, and waits
+    /// until it is processed; returns the webhook's status.
+    pub async fn send_sms(&self, channel: &str, event_id: &str, from: &str, text: &str) -> u16 {
+        use hmac::{KeyInit as _, Mac as _};
+        let body = serde_json::to_vec(&serde_json::json!({
+            "deviceId": "ffffffffceb0b1db00000193991c27e5", "event": "sms:received", "id": event_id,
+            "payload": { "message": text, "receivedAt": "2026-11-22T07:29:55.000+05:00", "messageId": event_id,
+                         "phoneNumber": from, "simNumber": 1 },
+            "webhookId": "LreFUt-Z3sSq0JufY9uWB",
+        }))
+        .unwrap();
+        let timestamp = chrono::Utc::now().timestamp().to_string();
+        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(b"capcom6-test-key").unwrap();
+        mac.update(&body);
+        mac.update(timestamp.as_bytes());
+        let signature = hex::encode(mac.finalize().into_bytes());
+        let response = self
+            .client
+            .post(self.url(&format!("/webhooks/capcom6/{channel}/sms")))
+            .header("content-type", "application/json")
+            .header("X-Timestamp", timestamp)
+            .header("X-Signature", signature)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        self.settle().await;
+        status
+    }
+
+    /// The id of the organization with this slug.
+    pub async fn org_id(&self, slug: &str) -> String {
+        use diesel::prelude::*;
+        use komek::db::schema::organizations;
+        let slug = slug.to_owned();
+        self.db
+            .run(move |conn| {
+                organizations::table
+                    .filter(organizations::slug.eq(&slug))
+                    .select(organizations::id)
+                    .first::<String>(conn)
+                    .map_err(komek::db::DbError::from)
+            })
+            .await
+            .unwrap()
+    }
+}

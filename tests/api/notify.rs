@@ -11,7 +11,6 @@ use std::time::Duration;
 
 use chrono::Utc;
 use diesel::prelude::*;
-use hmac::{Hmac, KeyInit as _, Mac};
 use komek::config::RawSettings;
 use komek::db::schema::{cases, outbox, users};
 use komek::db::{Db, DbError};
@@ -121,34 +120,8 @@ async fn add_staff(app: &TestApp, org: &str, email: &str, staff: Staff<'_>) -> S
 
 /// A signed capcom6 delivery of one SMS; returns the HTTP status.
 async fn send_sms(app: &TestApp, channel: &str, event_id: &str, from: &str, text: &str) -> u16 {
-    let body = serde_json::to_vec(&json!({
-        "deviceId": "ffffffffceb0b1db00000193991c27e5", "event": "sms:received", "id": event_id,
-        "payload": { "message": text, "receivedAt": "2026-11-22T07:29:55.000+05:00", "messageId": event_id,
-                     "phoneNumber": from, "simNumber": 1 },
-        "webhookId": "LreFUt-Z3sSq0JufY9uWB",
-    }))
-    .unwrap();
-    let timestamp = Utc::now().timestamp().to_string();
-    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(b"capcom6-test-key").unwrap();
-    mac.update(&body);
-    mac.update(timestamp.as_bytes());
-    let signature = hex::encode(mac.finalize().into_bytes());
-    let response = app
-        .client
-        .post(app.url(&format!("/webhooks/capcom6/{channel}/sms")))
-        .header("content-type", "application/json")
-        .header("X-Timestamp", timestamp)
-        .header("X-Signature", signature)
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    let status = response.status().as_u16();
-    app.settle().await;
-    status
+    app.send_sms(channel, event_id, from, text).await
 }
-
-const CAPCOM6_SECRET: &str = "signing_key=capcom6-test-key;user=komek;password=gateway-pass";
 
 /// An on-duty caseworker (`duty@ngo.test`) and a supervisor (`sup@ngo.test`): who a critical case emails.
 async fn duty_caseworker_and_supervisor(app: &TestApp, org: &str) {
@@ -176,7 +149,7 @@ async fn duty_caseworker_and_supervisor(app: &TestApp, org: &str) {
 
 async fn org_with_channel(app: &TestApp, slug: &str) -> (String, String) {
     let org = app.create_org(slug, Some("KZ")).await;
-    let channel = app.create_channel(&org, "capcom6", CAPCOM6_SECRET).await;
+    let channel = app.sms_channel(&org).await;
     (org, channel)
 }
 

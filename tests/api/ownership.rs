@@ -1,13 +1,14 @@
 //! One owner per noun, checked in the sources: only `src/cases/` changes `cases`, only the timeline
-//! (`src/cases/timeline.rs`) writes `case_events`, and only the reports store (`src/reports/`) writes
-//! `reports`. Everyone else calls their functions.
+//! (`src/cases/timeline.rs`) writes `case_events`, only `src/cases/consents.rs` writes `consents`, and only
+//! the reports store (`src/reports/`) writes `reports`. Everyone else calls their functions.
 
 use std::path::Path;
 
 /// (table, the only folder or file allowed to write it).
-const OWNERS: [(&str, &str); 3] = [
+const OWNERS: [(&str, &str); 4] = [
     ("cases", "src/cases/"),
     ("case_events", "src/cases/timeline.rs"),
+    ("consents", "src/cases/consents.rs"),
     ("reports", "src/reports/"),
 ];
 

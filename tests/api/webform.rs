@@ -1,8 +1,9 @@
 //! The public web form over HTTP, as a browser without JavaScript uses it: every language renders small,
 //! self-contained pages; a submission with a valid token becomes one report and one case and shows a
 //! reference and a private code, which shows that case's status; the anti-automation checks (CSRF,
-//! honeypot, fill time, per-address budget, body limit) refuse and store nothing; a contact is recorded
-//! only when SMS or a call was declared safe; and nothing typed is stored or logged in clear.
+//! honeypot, fill time, per-address budget, body limit) refuse and store nothing; a typed number is kept
+//! (unverified, with the form's case only) only when SMS or a call was declared safe, and never joins,
+//! reveals or changes anything about that number's contact; and nothing typed is stored or logged in clear.
 
 use crate::backend_tests;
 use crate::helpers::{AppOptions, Backend, TestApp, spawn_app_with};
@@ -16,7 +17,8 @@ backend_tests!(
     a_form_sent_too_fast_is_refused_and_stores_nothing,
     over_the_budget_is_429_and_a_spoofed_forwarded_for_does_not_help,
     an_oversized_body_is_413_and_stores_nothing,
-    a_contact_is_recorded_only_when_sms_or_a_call_was_declared_safe,
+    a_typed_number_is_kept_only_with_the_forms_case_and_only_when_declared_safe,
+    a_number_typed_into_the_form_never_captures_that_numbers_messages,
     another_organization_form_and_unknown_organizations,
     form_text_is_not_stored_or_logged_in_clear,
     with_the_database_unavailable_the_form_answers_503_and_keeps_the_text,
@@ -527,7 +529,7 @@ async fn an_oversized_body_is_413_and_stores_nothing(backend: Backend) {
     assert_eq!(app.count("reports").await, 0);
 }
 
-async fn a_contact_is_recorded_only_when_sms_or_a_call_was_declared_safe(backend: Backend) {
+async fn a_typed_number_is_kept_only_with_the_forms_case_and_only_when_declared_safe(backend: Backend) {
     let app = app(backend).await;
     // A number typed without saying contact is safe is dropped.
     let page = report(&app, |token| {
@@ -557,7 +559,8 @@ async fn a_contact_is_recorded_only_when_sms_or_a_call_was_declared_safe(backend
     }
     assert_eq!(app.count("reports").await, 1);
 
-    // SMS declared safe, in the national format of the organization's country.
+    // SMS declared safe, in the national format of the organization's country: consent on the form's case,
+    // the number sealed with its report; no contact anywhere.
     let page = report(&app, |token| {
         let fields = with(
             with(answers(token, "help"), "contact", "sms"),
@@ -568,20 +571,17 @@ async fn a_contact_is_recorded_only_when_sms_or_a_call_was_declared_safe(backend
     })
     .await;
     assert_eq!(page.status, 200, "{}", page.body);
-    assert_eq!(app.count("contacts WHERE safe_contact_enc IS NOT NULL").await, 1);
+    assert_eq!(app.count("contacts").await, 0);
     assert_eq!(
-        app.count("consents WHERE purpose = 'contact_sms' AND source = 'web'")
+        app.count("consents WHERE purpose = 'contact_sms' AND source = 'web' AND contact_id IS NULL")
             .await,
         1
     );
-    assert_eq!(
-        app.count("cases WHERE contact_id IS NOT NULL AND silent = TRUE")
-            .await,
-        1
-    );
-    assert_eq!(app.count("reports WHERE contact_id IS NOT NULL").await, 1);
+    assert_eq!(app.count("cases WHERE contact_id IS NOT NULL").await, 0);
+    assert_eq!(app.count("reports WHERE contact_id IS NOT NULL").await, 0);
+    assert_eq!(app.count("cases WHERE silent = TRUE").await, 2);
 
-    // A call declared safe: the case may be phoned. The same number is the same contact.
+    // A call declared safe: the case may be phoned.
     let page = report(&app, |token| {
         owned(with(
             with(answers(token, "help"), "contact", "call"),
@@ -591,15 +591,152 @@ async fn a_contact_is_recorded_only_when_sms_or_a_call_was_declared_safe(backend
     })
     .await;
     assert_eq!(page.status, 200);
-    assert_eq!(app.count("contacts").await, 1);
+    assert_eq!(app.count("contacts").await, 0);
     assert_eq!(app.count("consents WHERE purpose = 'contact_call'").await, 1);
+    assert_eq!(app.count("cases WHERE silent = FALSE").await, 1);
+    // Each web report opened its own case.
+    assert_eq!(app.count("cases").await, 3);
+
+    // Staff who may see the reporter see the declared number, marked unverified.
+    let org = app.org_id("hotline").await;
+    let (_, operator) = app.staff(&org, komek::domain::Role::Operator).await;
+    let case_id = case_of_newest_web_report(&app).await;
+    let case = read_case(&app, &case_id, &operator.access).await;
+    let declared = &case["declared_contacts"];
+    assert_eq!(declared.as_array().map(Vec::len), Some(1), "{case}");
+    assert_eq!(declared[0]["phone"], "+77015551234");
+    assert_eq!(declared[0]["way"], "call");
+    assert_eq!(declared[0]["verified"], false);
+}
+
+async fn case_of_newest_web_report(app: &TestApp) -> String {
+    use diesel::prelude::*;
+    use komek::db::schema::reports;
+    app.db
+        .run(|conn| {
+            reports::table
+                .filter(reports::source.eq("web"))
+                .order(reports::id.desc())
+                .select(reports::case_id.assume_not_null())
+                .first::<String>(conn)
+                .map_err(komek::db::DbError::from)
+        })
+        .await
+        .unwrap()
+}
+
+async fn read_case(app: &TestApp, case_id: &str, token: &str) -> serde_json::Value {
+    let response = app
+        .authed(reqwest::Method::GET, &format!("/api/v1/cases/{case_id}"), token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    response.json().await.unwrap()
+}
+
+async fn reports_of(app: &TestApp, case_id: &str) -> i64 {
+    app.count(&format!("reports WHERE case_id = '{case_id}'")).await
+}
+
+/// The attack: whoever holds a victim's phone (or knows the number) types it into the public form asking
+/// to be called, hoping to pull the victim's later messages into a case whose status they can follow.
+async fn a_number_typed_into_the_form_never_captures_that_numbers_messages(backend: Backend) {
+    use komek::domain::Role;
+    let app = app(backend).await;
+    let org = app.org_id("hotline").await;
+    let channel = app.sms_channel(&org).await;
+    let victim = "+77015550777";
+
+    // The victim writes first: case A.
     assert_eq!(
-        app.count("cases WHERE contact_id IS NOT NULL AND silent = FALSE")
+        app.send_sms(&channel, "victim-1", victim, "pomogite zabrali pasport")
+            .await,
+        200
+    );
+    let case_a = case_of_newest_sms(&app).await;
+    assert_eq!(app.count("contacts").await, 1);
+
+    // Someone else fills the form with the victim's number and "call me": case B, its code.
+    let page = report(&app, |token| {
+        let fields = with(
+            with(answers(token, "ищу человека"), "contact", "call"),
+            "phone",
+            victim,
+        );
+        owned(with(fields, "hours", "any time"))
+    })
+    .await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    let (_, code) = reference_and_code(&page);
+    let case_b = case_of_newest_web_report(&app).await;
+    assert_ne!(case_a, case_b);
+    let received = check(&app, &code).await;
+    assert!(
+        received.body.contains("Ваше сообщение получено"),
+        "{}",
+        received.body
+    );
+
+    // Nothing joined, revealed or changed about the victim's contact.
+    assert_eq!(app.count("contacts").await, 1, "no contact made or found");
+    assert_eq!(app.count("contacts WHERE safe_contact_enc IS NOT NULL").await, 0);
+    assert_eq!(app.count("consents WHERE contact_id IS NOT NULL").await, 0);
+    assert_eq!(
+        app.count(&format!("cases WHERE id = '{case_b}' AND contact_id IS NULL"))
             .await,
         1
     );
-    // Each web report opened its own case: a typed number never threads into someone's case.
-    assert_eq!(app.count("cases").await, 3);
+
+    // The victim's next message goes to their own case A, not to B.
+    assert_eq!(
+        app.send_sms(&channel, "victim-2", victim, "oni zdes, srochno")
+            .await,
+        200
+    );
+    assert_eq!(reports_of(&app, &case_a).await, 2);
+    assert_eq!(reports_of(&app, &case_b).await, 1);
+
+    // Staff take A up; B's public status does not move, and its page says nothing about the number.
+    let (_, supervisor) = app.staff(&org, Role::Supervisor).await;
+    let response = app
+        .authed(
+            reqwest::Method::POST,
+            &format!("/api/v1/cases/{case_a}/acknowledge"),
+            &supervisor.access,
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let still = check(&app, &code).await;
+    assert!(still.body.contains("Ваше сообщение получено"), "{}", still.body);
+    assert!(!still.body.contains("0777") && !still.body.contains("KMK-"));
+
+    // Nothing of the victim's ever reached B's timeline.
+    assert_eq!(
+        app.count(&format!(
+            "case_events WHERE case_id = '{case_b}' AND kind <> 'opened' AND kind <> 'triage'"
+        ))
+        .await,
+        0
+    );
+}
+
+async fn case_of_newest_sms(app: &TestApp) -> String {
+    use diesel::prelude::*;
+    use komek::db::schema::reports;
+    app.db
+        .run(|conn| {
+            reports::table
+                .filter(reports::source.eq("sms"))
+                .order(reports::id.desc())
+                .select(reports::case_id.assume_not_null())
+                .first::<String>(conn)
+                .map_err(komek::db::DbError::from)
+        })
+        .await
+        .unwrap()
 }
 
 async fn another_organization_form_and_unknown_organizations(backend: Backend) {
@@ -627,10 +764,11 @@ async fn another_organization_form_and_unknown_organizations(backend: Backend) {
     .await;
     assert_eq!(page.status, 200, "{}", page.body);
     assert_eq!(
-        app.count("contacts").await,
+        app.count("consents WHERE purpose = 'contact_sms'").await,
         1,
         "a Kyrgyz national number, read with KG"
     );
+    assert_eq!(app.count("contacts").await, 0);
     for path in ["/report?org=nobody", "/report?org=%3Cscript%3E"] {
         let page = get(&app, path, None, None).await;
         assert_eq!(page.status, 404, "{path}");
