@@ -391,8 +391,20 @@ async fn an_operator_overrides_triage_with_a_reason_and_the_old_result_is_kept(b
     assert_eq!(event["data"]["new"]["risk"], "critical");
     assert!(event["actor_user_id"].is_string(), "who did it");
     assert!(
-        !event.to_string().contains("locked in tonight"),
-        "the reason is stored encrypted, not in the event data"
+        !event["data"].to_string().contains("locked in tonight"),
+        "the reason is sealed, not in the event data"
+    );
+    assert!(
+        event["text"]
+            .as_str()
+            .is_some_and(|t| t.contains("locked in tonight")),
+        "whoever may open the case reads the reason: {event}"
+    );
+    assert_eq!(
+        app.count("case_events WHERE data LIKE '%locked in tonight%'")
+            .await,
+        0,
+        "the reason is stored encrypted"
     );
     assert_eq!(
         app.count("outbox WHERE topic = 'case_critical'").await,
